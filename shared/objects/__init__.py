@@ -1,0 +1,28 @@
+"""The catalogue of migrated objects, per source. Orchestrators read it; it does no I/O."""
+
+from __future__ import annotations
+
+from . import worketc
+from .spec import Column, DependencyError, Field, Lookup, ObjectSpec, waves
+
+SOURCES: dict[str, dict[str, ObjectSpec]] = {
+    "worketc": worketc.OBJECTS,
+}
+
+#: how a run names its source kind -> which catalogue it uses
+SOURCE_KINDS: dict[str, str] = {
+    "worketc-csv": "worketc",
+    "worketc-soap": "worketc",
+}
+
+
+def catalogue(source_kind: str) -> dict[str, ObjectSpec]:
+    try:
+        return SOURCES[SOURCE_KINDS[source_kind]]
+    except KeyError:
+        raise ValueError(f"unknown source kind {source_kind!r}; known: {sorted(SOURCE_KINDS)}") from None
+
+
+__all__ = [
+    "Column", "DependencyError", "Field", "Lookup", "ObjectSpec", "SOURCES", "SOURCE_KINDS", "catalogue", "waves",
+]

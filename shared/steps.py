@@ -1,0 +1,545 @@
+"""The work of a migration run, one function per activity.
+
+Each step takes a small dict (the run's settings, an object name, a blob name), reads and writes
+staging, talks to the source or Dataverse, and returns a small dict of blob names and counts. Steps
+are idempotent: a step that already finished (its output is in staging) returns what it returned
+before, so an activity that runs twice, or a local run that is restarted, does no work twice and
+never duplicates a Dataverse row (rows are upserted by alternate key anyway).
+
+Staging layout under ``runs/<run_id>/``::
+
+    objects/<name>/extract/part-NNNNN.jsonl.gz + manifest.json   source rows that passed extraction
+    objects/<name>/extract.json                                  extract summary
+    objects/<name>/transform/part-NNNNN.jsonl.gz                 rows ready to load {"key","body"}
+    objects/<name>/transform/part-NNNNN.json                     transform summary, rejects, warnings
+    objects/<name>/load/part-NNNNN.json                          per-row outcomes from Dataverse
+    objects/<name>/report.json, loaded_keys.json                 reconciliation
+    owners.json, schema/custom_fields.json                       what later objects need
+    report/report.json, rejects.csv, warnings.csv, owner_queue.csv
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from typing import Any, Awaitable, Callable
+
+from . import objects as catalogue_mod
+from .dataverse import loader, schema
+from .dataverse.client import DataverseClient
+from .dataverse.settings import DataverseSettings
+from .objects import ObjectSpec
+from .problems import Problem, to_csv
+from .run import RunConfig
+from .sources import open_source
+from .staging import Staging, open_staging, read_chunk, read_manifest, write_chunks
+from .transform import CustomColumn, TransformContext, Transformer
+
+log = logging.getLogger("migration")
+
+KEY_COLUMN_LENGTH = 100
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _run(payload: dict) -> RunConfig:
+    return RunConfig.model_validate(payload["run"])
+
+
+def _spec(run: RunConfig, name: str) -> ObjectSpec:
+    return catalogue_mod.catalogue(run.source)[name]
+
+
+def _staging(run: RunConfig) -> Staging:
+    return open_staging(run.staging, prefix=run.prefix)
+
+
+def _dataverse(run: RunConfig) -> DataverseClient:
+    return DataverseClient(DataverseSettings.from_env(url=run.target))
+
+
+def _obj(spec: ObjectSpec, *parts: str) -> str:
+    return "/".join(("objects", spec.name, *parts))
+
+
+def _problems(items: list[dict] | None) -> list[Problem]:
+    return [Problem.from_dict(p) for p in items or []]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+async def discover(payload: dict) -> dict:
+    """Which of the catalogue's objects this source has, and the waves to load them in."""
+    run = _run(payload)
+    specs = catalogue_mod.catalogue(run.source)
+    source = open_source(run)
+    present, missing = [], []
+    for spec in specs.values():
+        if source.has(spec):
+            present.append(spec.name)
+        elif spec.required:
+            missing.append(spec.file)
+    if missing:
+        raise ValueError(f"the source lacks required files: {', '.join(missing)} (in {run.input})")
+    if run.only:
+        wanted: set[str] = set()
+        stack = list(run.only)
+        while stack:
+            n = stack.pop()
+            if n in wanted or n not in specs:
+                continue
+            wanted.add(n)
+            stack.extend(specs[n].depends_on)
+        present = [n for n in present if n in wanted]
+    return {"objects": present, "waves": catalogue_mod.waves(specs, present)}
+
+
+# --------------------------------------------------------------------------- schema
+
+
+async def prepare_object(payload: dict) -> dict:
+    """Make the object's table ready: key column + alternate key, engine columns, placeholders."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    if spec.pipeline != "records":
+        return {"object": spec.name, "prepared": False}
+    specs = catalogue_mod.catalogue(run.source)
+    async with _dataverse(run) as dv:
+        await _ensure_table_keys(dv, spec)
+        placeholders = []
+        for lk in spec.lookups:
+            if lk.missing != "placeholder":
+                continue
+            target = specs[lk.target]
+            await _ensure_table_keys(dv, target)
+            body = dict(target.placeholder or {"name": f"{target.source} placeholder"})
+            table = loader.TableRef(target.table, target.entity_set, target.key_column)
+            [outcome] = await loader.upsert_rows(dv, table, [{"key": target.placeholder_key, "body": body}])
+            if outcome.status == "rejected":
+                raise RuntimeError(f"could not create the placeholder {target.table}: {outcome.code} {outcome.message}")
+            placeholders.append({"table": target.table, "key": target.placeholder_key, "status": outcome.status})
+    return {"object": spec.name, "prepared": True, "placeholders": placeholders}
+
+
+async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:
+    cols = [schema.ColumnSpec(logical_name=spec.key_column, type="String", label="Source id",
+                              max_length=KEY_COLUMN_LENGTH)]
+    cols += [schema.ColumnSpec(logical_name=c.logical_name, type=c.type, label=c.label, max_length=c.max_length,
+                               options=list(c.options), date_only=c.date_only) for c in spec.columns]
+    await schema.ensure_columns(dv, spec.table, cols)
+    await schema.ensure_alternate_key(dv, spec.table, f"{spec.key_column}_key", [spec.key_column])
+
+
+# --------------------------------------------------------------------------- extract
+
+
+async def extract_object(payload: dict) -> dict:
+    """Source -> staged chunks. Rows without a key, duplicate keys and malformed rows are rejected here."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    summary_name = _obj(spec, "extract.json")
+    if st.exists(summary_name):
+        return st.read_json(summary_name)
+
+    rejects: list[Problem] = []
+    seen: dict[str, int | None] = {}
+    counts = Counter()
+    key_fields = spec.key_field.split("+")
+
+    def good_rows():
+        for row in open_source(run).rows(spec):
+            counts["source"] += 1
+            key = ":".join((row.get(f) or "").strip() for f in key_fields)
+            problem = None
+            if row.get("_error"):
+                problem = ("malformed_row", row["_error"], None)
+            elif any(not (row.get(f) or "").strip() for f in key_fields):
+                problem = ("missing_key", f"{spec.key_field} is empty", spec.key_field)
+            elif key in seen:
+                problem = ("duplicate_key", f"{spec.key_field} {key!r} already appeared in row {seen[key]}; "
+                                            "this row was not migrated", spec.key_field)
+            if problem:
+                code, message, fld = problem
+                rejects.append(Problem(spec.name, key or None, "extract", code, message,
+                                       file=row.get("_file", spec.file), row=row.get("_row"), field=fld))
+                continue
+            seen[key] = row.get("_row")
+            if len(key_fields) > 1:
+                row[spec.key_field] = key
+            yield row
+
+    manifest = write_chunks(st, _obj(spec, "extract"), good_rows(), object_name=spec.name,
+                            chunk_size=run.chunk_size)
+    summary = {
+        "object": spec.name,
+        "source": counts["source"],
+        "staged": manifest.records,
+        "rejected": len(rejects),
+        "rejects": [p.to_dict() for p in rejects],
+        "chunks": [{"name": c.name, "records": c.records, "sha256": c.sha256} for c in manifest.chunks],
+    }
+    st.write_json(summary_name, summary)
+    return {k: v for k, v in summary.items() if k != "rejects"}
+
+
+# --------------------------------------------------------------------------- owners
+
+
+async def resolve_owners(payload: dict) -> dict:
+    """WORKetc users -> Dynamics 365 users by e-mail (``internalemailaddress``).
+
+    The product never creates users: an administrator provisions them. A user with no active match
+    goes to the reconciliation queue and the records they own get the run's default owner.
+    """
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    if st.exists("owners.json"):
+        return _owner_summary(st.read_json("owners.json"))
+    async with _dataverse(run) as dv:
+        active: dict[str, dict] = {}
+        disabled: set[str] = set()
+        async for u in dv.get_all("systemusers", select=["systemuserid", "internalemailaddress", "fullname",
+                                                         "isdisabled"]):
+            email = (u.get("internalemailaddress") or "").strip().lower()
+            if not email:
+                continue
+            if u.get("isdisabled"):
+                disabled.add(email)
+            else:
+                active[email] = {"id": u["systemuserid"], "fullname": u.get("fullname")}
+    owners: dict[str, str] = {}
+    queue: list[dict] = []
+    problems: list[dict] = []
+    matched = 0
+    for chunk in read_manifest(st, _obj(spec, "extract")).chunks:
+        for row in read_chunk(st, chunk.name, chunk.sha256):
+            email = (row.get("Email") or "").strip().lower()
+            hit = active.get(email)
+            if hit:
+                owners[email] = hit["id"]
+                matched += 1
+                continue
+            why = ("the Dynamics 365 user with this e-mail is disabled" if email in disabled
+                   else "no Dynamics 365 user has this e-mail as internalemailaddress")
+            queue.append({"email": email or None, "name": row.get("Name"), "source_id": row.get("EntityID"),
+                          "reason": why})
+            problems.append(Problem(spec.name, row.get("EntityID"), "owners", "owner_not_provisioned",
+                                    f"{why}; queued for the administrator, their records get the default owner",
+                                    file=row.get("_file"), row=row.get("_row"), field="Email",
+                                    value=email or None).to_dict())
+    default_owner = None
+    if run.default_owner_email:
+        default_owner = active.get(run.default_owner_email.strip().lower(), {}).get("id")
+        if default_owner is None:
+            raise ValueError(f"the default owner {run.default_owner_email} is not an active Dynamics 365 user")
+    doc = {"owners": owners, "default_owner": default_owner, "queue": queue, "problems": problems,
+           "matched": matched}
+    st.write_json("owners.json", doc)
+    return _owner_summary(doc)
+
+
+def _owner_summary(doc: dict) -> dict:
+    return {"matched": doc["matched"], "unmatched": len(doc["queue"])}
+
+
+# --------------------------------------------------------------------------- custom fields
+
+_TYPES = {
+    "Text": dict(type="String", max_length=4000),
+    "TextArea": dict(type="Memo", max_length=1048576),
+    "Dropdown": dict(type="Picklist"),
+    "Date": dict(type="DateTime", date_only=True),
+    "Number": dict(type="Decimal"),
+    "Checkbox": dict(type="Boolean"),
+}
+OPTION_BASE = 100_000_000  # publisher option value prefix 10000 -> values 100,000,000 and up
+
+
+def column_name(prefix: str, label: str) -> str:
+    slug = re.sub(r"[^a-z0-9]", "", label.casefold().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+                  .replace("ß", "ss"))
+    return f"{prefix}_{slug or 'field'}"[:50]
+
+
+async def deploy_custom_fields(payload: dict) -> dict:
+    """custom_fields.csv -> Dataverse columns on the tables of the objects they belong to."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    out_name = "schema/custom_fields.json"
+    if st.exists(out_name):
+        doc = st.read_json(out_name)
+        return {"deployed": len(doc["columns"]), "rejected": len(doc["problems"])}
+    specs = catalogue_mod.catalogue(run.source)
+    by_label = {s.custom_fields_object.casefold(): s for s in specs.values() if s.custom_fields_object}
+    prefix = spec.key_column.split("_")[0]
+    planned: dict[str, list[tuple[dict, Any]]] = {}
+    problems: list[Problem] = []
+    used: set[tuple[str, str]] = set()
+    for chunk in read_manifest(st, _obj(spec, "extract")).chunks:
+        for row in read_chunk(st, chunk.name, chunk.sha256):
+            obj, label, ftype = (row.get("Object") or "").strip(), (row.get("Label") or "").strip(), row.get("Type")
+            target = by_label.get(obj.casefold())
+
+            def reject(code: str, message: str, fld: str, value=None):
+                problems.append(Problem(spec.name, row.get(spec.key_field), "schema", code, message,
+                                        file=row.get("_file"), row=row.get("_row"), field=fld, value=value))
+            if target is None:
+                reject("unsupported_object", f"custom fields on {obj!r} are not migrated by this run", "Object", obj)
+                continue
+            if ftype not in _TYPES:
+                reject("unsupported_type", f"custom field type {ftype!r} is not one of {sorted(_TYPES)}", "Type", ftype)
+                continue
+            column = column_name(prefix, label)
+            if (target.table, column) in used:
+                reject("duplicate_column", f"another custom field of {obj} maps to column {column}", "Label", label)
+                continue
+            used.add((target.table, column))
+            options = []
+            if ftype == "Dropdown":
+                labels = [o.strip() for o in (row.get("Options") or "").split("|") if o.strip()]
+                options = [(OPTION_BASE + i, o) for i, o in enumerate(labels)]
+            col = schema.ColumnSpec(logical_name=column, label=label, options=options, **_TYPES[ftype])
+            planned.setdefault(target.table, []).append(
+                ({"object": obj, "label": label, "column": column, "type": ftype}, col))
+    columns: list[dict] = []
+    async with _dataverse(run) as dv:
+        for table, items in planned.items():
+            await schema.ensure_columns(dv, table, [c for _, c in items])
+            for meta, col in items:
+                if meta["type"] == "Dropdown":
+                    meta["options"] = await schema.picklist_options(dv, table, col.logical_name)
+                columns.append(meta)
+    doc = {"columns": columns, "problems": [p.to_dict() for p in problems]}
+    st.write_json(out_name, doc)
+    return {"deployed": len(columns), "rejected": len(problems)}
+
+
+# --------------------------------------------------------------------------- transform
+
+
+def _transform_context(run: RunConfig, spec: ObjectSpec, st: Staging) -> TransformContext:
+    specs = catalogue_mod.catalogue(run.source)
+    owners_doc = st.read_json("owners.json") if st.exists("owners.json") else {"owners": {}, "default_owner": None}
+    custom = []
+    if st.exists("schema/custom_fields.json"):
+        custom = [CustomColumn.from_dict(c) for c in st.read_json("schema/custom_fields.json")["columns"]]
+    lookups = {}
+    for lk in spec.lookups:
+        target = specs[lk.target]
+        keys_name = _obj(target, "loaded_keys.json")
+        loaded = set(st.read_json(keys_name)) if st.exists(keys_name) else set()
+        lookups[lk.target] = (target.entity_set, target.key_column, loaded)
+    return TransformContext(owners=owners_doc["owners"], default_owner=owners_doc["default_owner"],
+                            lookup_targets=lookups, custom_columns=custom, date_order=run.date_order,
+                            timezone=run.timezone)
+
+
+async def transform_chunk(payload: dict) -> dict:
+    """One staged chunk of source rows -> one chunk of load rows, plus rejects and warnings."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    chunk = payload["chunk"]
+    part = chunk["name"].rsplit("/", 1)[-1].split(".")[0]
+    summary_name = _obj(spec, "transform", f"{part}.json")
+    if st.exists(summary_name):
+        s = st.read_json(summary_name)
+        return {k: s[k] for k in ("chunk", "rows", "rejected", "warnings")}
+    t = Transformer(spec, _transform_context(run, spec, st))
+    rows, rejects, warnings, owners = [], [], [], Counter()
+    for src in read_chunk(st, chunk["name"], chunk.get("sha256")):
+        o = t.row(src)
+        warnings += o.warnings
+        if o.unmatched_owner:
+            owners[o.unmatched_owner] += 1
+        if o.reject:
+            rejects.append(o.reject)
+        else:
+            rows.append(o.row)
+    manifest = write_chunks(st, _obj(spec, "transform", part), rows, object_name=spec.name,
+                            chunk_size=max(len(rows), 1))
+    out = manifest.chunks[0] if manifest.chunks else None
+    summary = {
+        "chunk": {"name": out.name, "records": out.records, "sha256": out.sha256} if out else None,
+        "rows": len(rows), "rejected": len(rejects), "warnings": len(warnings),
+        "rejects": [p.to_dict() for p in rejects], "warning_rows": [p.to_dict() for p in warnings],
+        "unmatched_owners": dict(owners),
+    }
+    st.write_json(summary_name, summary)
+    return {k: summary[k] for k in ("chunk", "rows", "rejected", "warnings")}
+
+
+# --------------------------------------------------------------------------- load
+
+
+async def load_chunk(payload: dict) -> dict:
+    """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    chunk = payload["chunk"]
+    part = chunk["name"].split("/transform/")[-1].split("/")[0]  # objects/x/transform/part-NNNNN/...
+    result_name = _obj(spec, "load", f"{part}.json")
+    if st.exists(result_name):
+        return _load_summary(st.read_json(result_name))
+    rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
+    table = loader.TableRef(spec.table, spec.entity_set, spec.key_column)
+    async with _dataverse(run) as dv:
+        outcomes = await loader.upsert_rows(dv, table, rows)
+    if len(outcomes) != len(rows):
+        raise RuntimeError(f"{spec.name} {part}: {len(rows)} rows but {len(outcomes)} outcomes")
+    doc = {"outcomes": [{"key": o.key, "status": o.status, "code": o.code, "message": o.message, "id": o.id}
+                        for o in outcomes]}
+    st.write_json(result_name, doc)
+    return _load_summary(doc)
+
+
+def _load_summary(doc: dict) -> dict:
+    c = Counter(o["status"] for o in doc["outcomes"])
+    return {"created": c["created"], "updated": c["updated"], "rejected": c["rejected"]}
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+async def reconcile_object(payload: dict) -> dict:
+    """Count what happened to every source row of one object: source == loaded + rejected."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    extract = st.read_json(_obj(spec, "extract.json"))
+    rejects = _problems(extract.get("rejects"))
+    warnings: list[Problem] = []
+    created = updated = 0
+    loaded_keys: list[str] = []
+    unmatched = Counter()
+    staged = extract["staged"]
+
+    if spec.pipeline == "records":
+        for chunk in extract["chunks"]:
+            part = chunk["name"].rsplit("/", 1)[-1].split(".")[0]
+            t = st.read_json(_obj(spec, "transform", f"{part}.json"))
+            rejects += _problems(t["rejects"])
+            warnings += _problems(t["warning_rows"])
+            unmatched.update(t.get("unmatched_owners") or {})
+            if not t["chunk"]:
+                continue
+            for o in st.read_json(_obj(spec, "load", f"{part}.json"))["outcomes"]:
+                if o["status"] == "rejected":
+                    rejects.append(Problem(spec.name, o["key"], "load", o["code"] or "rejected",
+                                           o["message"] or "", file=spec.file))
+                else:
+                    created += o["status"] == "created"
+                    updated += o["status"] == "updated"
+                    loaded_keys.append(o["key"])
+        loaded = created + updated
+    elif spec.pipeline == "owners":
+        doc = st.read_json("owners.json")
+        rejects += _problems(doc["problems"])
+        loaded = doc["matched"]
+    else:  # custom_fields
+        doc = st.read_json("schema/custom_fields.json")
+        rejects += _problems(doc["problems"])
+        loaded = len(doc["columns"])
+
+    report = {
+        "object": spec.name, "table": spec.table or None, "source": extract["source"], "staged": staged,
+        "loaded": loaded, "created": created, "updated": updated, "rejected": len(rejects),
+        "warnings": len(warnings), "unmatched_owners": dict(unmatched),
+    }
+    report["balanced"] = report["source"] == report["loaded"] + report["rejected"]
+    st.write_json(_obj(spec, "loaded_keys.json"), loaded_keys)
+    st.write_json(_obj(spec, "problems.json"), {"rejects": [p.to_dict() for p in rejects],
+                                                "warnings": [p.to_dict() for p in warnings]})
+    st.write_json(_obj(spec, "report.json"), report)
+    if not report["balanced"]:
+        log.error("reconciliation does not balance", extra={"report": report})
+    return report
+
+
+# --------------------------------------------------------------------------- final report
+
+
+async def final_report(payload: dict) -> dict:
+    """Gather the objects' reconciliations into report.json, rejects.csv, warnings.csv, owner_queue.csv."""
+    run = _run(payload)
+    st = _staging(run)
+    specs = catalogue_mod.catalogue(run.source)
+    reports, rejects, warnings = [], [], []
+    for name in payload["objects"]:
+        spec = specs[name]
+        reports.append(st.read_json(_obj(spec, "report.json")))
+        probs = st.read_json(_obj(spec, "problems.json"))
+        rejects += probs["rejects"]
+        warnings += probs["warnings"]
+    queue = _owner_queue(st, reports)
+    balanced = all(r["balanced"] for r in reports)
+    report = {
+        "run_id": run.run_id,
+        "status": "completed" if balanced else "unbalanced",
+        "source": run.source,
+        "target": run.target,
+        "objects": [{k: r[k] for k in ("object", "table", "source", "loaded", "created", "updated", "rejected",
+                                       "warnings")} for r in reports],
+        "totals": {k: sum(r[k] for r in reports) for k in ("source", "loaded", "created", "updated", "rejected",
+                                                            "warnings")},
+        "owner_queue": len(queue),
+    }
+    st.write_json("report/report.json", report)
+    st.write_bytes("report/rejects.csv", to_csv(rejects).encode("utf-8"))
+    st.write_bytes("report/warnings.csv", to_csv(warnings).encode("utf-8"))
+    st.write_bytes("report/owner_queue.csv", _queue_csv(queue).encode("utf-8"))
+    return {"status": report["status"], "report": "report/report.json", "totals": report["totals"]}
+
+
+def _owner_queue(st: Staging, reports: list[dict]) -> list[dict]:
+    """Every owner e-mail without an active Dynamics 365 user, with how many records it owns."""
+    queue: dict[str, dict] = {}
+    if st.exists("owners.json"):
+        for q in st.read_json("owners.json")["queue"]:
+            if q["email"]:
+                queue[q["email"]] = {"email": q["email"], "name": q.get("name"), "reason": q["reason"], "records": 0,
+                                     "objects": ""}
+    for r in reports:
+        for email, n in (r.get("unmatched_owners") or {}).items():
+            q = queue.setdefault(email, {"email": email, "name": None, "records": 0, "objects": "",
+                                         "reason": "not in the source's user list and no Dynamics 365 user"})
+            q["records"] += n
+            q["objects"] = ",".join(filter(None, [q["objects"], r["object"]]))
+    return sorted(queue.values(), key=lambda q: (-q["records"], q["email"]))
+
+
+def _queue_csv(queue: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["email", "name", "records", "objects", "reason"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(queue)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- registry
+
+Step = Callable[[dict], Awaitable[dict]]
+
+#: activity name -> step. ``activities/`` registers one thin Azure Functions wrapper per entry;
+#: the local driver calls these directly.
+STEPS: dict[str, Step] = {
+    "discover": discover,
+    "prepare_object": prepare_object,
+    "extract_object": extract_object,
+    "resolve_owners": resolve_owners,
+    "deploy_custom_fields": deploy_custom_fields,
+    "transform_chunk": transform_chunk,
+    "load_chunk": load_chunk,
+    "reconcile_object": reconcile_object,
+    "final_report": final_report,
+}

@@ -1,0 +1,145 @@
+"""Drive the orchestrators as the Durable Functions docs show: unwrap the registered user function
+and step it with the SDK's orchestrator_generator_wrapper, answering each task with a mock."""
+
+from __future__ import annotations
+
+from unittest.mock import Mock
+
+import azure.durable_functions as df
+import pytest
+from azure.durable_functions.testing import orchestrator_generator_wrapper
+
+from orchestrators import migration as orch
+
+RUN = {"run_id": "r1", "source": "worketc-csv", "input": "/x", "target": "https://org.crm.dynamics.com",
+       "staging": "/tmp/s"}
+
+
+def registered(name: str):
+    """The user function behind the blueprint registration, unwrapped as the docs show."""
+    for fb in orch.bp._function_builders:
+        fn = fb.build()
+        if fn.get_function_name() == name:
+            return fn.get_user_function().orchestrator_function
+    raise LookupError(name)
+
+
+def task(result):
+    t = Mock()
+    t.result = result
+    return t
+
+
+class FakeContext:
+    """Answers activities from a table and records what the orchestrator asked for."""
+
+    def __init__(self, input_, answers):
+        self.input = input_
+        self.answers = answers
+        self.calls: list[tuple[str, dict]] = []
+        self.statuses: list[dict] = []
+        self.instance_id = "inst-1"
+
+    def build(self):
+        ctx = Mock(spec=df.DurableOrchestrationContext)
+        ctx.instance_id = self.instance_id
+        ctx.get_input.return_value = self.input
+        ctx.call_activity_with_retry.side_effect = self._activity
+        ctx.call_sub_orchestrator.side_effect = self._sub
+        ctx.task_all.side_effect = lambda tasks: task([t.result for t in tasks])
+        ctx.set_custom_status.side_effect = self.statuses.append
+        return ctx
+
+    def _activity(self, name, retry, payload):
+        assert isinstance(retry, df.RetryOptions)
+        self.calls.append((name, payload))
+        answer = self.answers[name]
+        return task(answer(payload) if callable(answer) else answer)
+
+    def _sub(self, name, payload, instance_id=None):
+        self.calls.append((f"sub:{name}", payload))
+        return task({"object": payload["object"], "balanced": True})
+
+
+def drive(fn, ctx):
+    results = list(orchestrator_generator_wrapper(fn(ctx)))
+    return results[-1]
+
+
+def test_migration_runs_waves_in_dependency_order_and_reports():
+    waves = [["custom_field", "user"], ["company"], ["contact"]]
+    fake = FakeContext(RUN, {
+        "discover": {"objects": ["user", "custom_field", "company", "contact"], "waves": waves},
+        "final_report": {"status": "completed", "report": "report/report.json", "totals": {"source": 10}},
+    })
+    result = drive(registered("migration"), fake.build())
+
+    subs = [p["object"] for n, p in fake.calls if n == "sub:migrate_object"]
+    assert subs == ["custom_field", "user", "company", "contact"]
+    assert fake.calls[0][0] == "discover" and fake.calls[-1][0] == "final_report"
+    assert fake.calls[-1][1]["objects"] == ["user", "custom_field", "company", "contact"]
+    assert result["status"] == "completed"
+    assert [o["object"] for o in result["objects"]] == subs
+    # progress is visible per wave
+    assert [s["wave"] for s in fake.statuses if s.get("phase") == "loading"] == [1, 2, 3]
+
+
+def test_migration_passes_only_references_never_records():
+    fake = FakeContext(RUN, {
+        "discover": {"objects": ["company"], "waves": [["company"]]},
+        "final_report": {"status": "completed", "report": "r", "totals": {}},
+    })
+    drive(registered("migration"), fake.build())
+    for _, payload in fake.calls:
+        assert set(payload) <= {"run", "object", "objects"}
+
+
+def test_migrate_object_fans_out_transform_and_load_per_chunk():
+    chunks = [{"name": f"objects/company/extract/part-{i:05d}.jsonl.gz", "records": 5, "sha256": "x"}
+              for i in range(3)]
+    fake = FakeContext({"run": RUN, "object": "company"}, {
+        "prepare_object": {"prepared": True},
+        "extract_object": {"chunks": chunks, "staged": 15, "source": 16, "rejected": 1},
+        "transform_chunk": lambda p: {"chunk": {"name": p["chunk"]["name"].replace("extract", "transform")},
+                                      "rows": 5, "rejected": 0},
+        "load_chunk": {"created": 5, "updated": 0, "rejected": 0},
+        "reconcile_object": {"object": "company", "source": 16, "loaded": 15, "rejected": 1, "balanced": True},
+    })
+    report = drive(registered("migrate_object"), fake.build())
+    names = [n for n, _ in fake.calls]
+    assert names == ["prepare_object", "extract_object", *["transform_chunk"] * 3, *["load_chunk"] * 3,
+                     "reconcile_object"]
+    loads = [p["chunk"]["name"] for n, p in fake.calls if n == "load_chunk"]
+    assert all("/transform/" in n for n in loads)
+    assert report["balanced"] is True
+
+
+def test_migrate_object_skips_load_of_a_chunk_that_transformed_to_nothing():
+    chunks = [{"name": "objects/company/extract/part-00000.jsonl.gz", "records": 1, "sha256": "x"}]
+    fake = FakeContext({"run": RUN, "object": "company"}, {
+        "prepare_object": {}, "extract_object": {"chunks": chunks, "staged": 1},
+        "transform_chunk": {"chunk": None, "rows": 0, "rejected": 1},
+        "load_chunk": {}, "reconcile_object": {"balanced": True},
+    })
+    drive(registered("migrate_object"), fake.build())
+    assert "load_chunk" not in [n for n, _ in fake.calls]
+
+
+@pytest.mark.parametrize("obj,activity", [("user", "resolve_owners"), ("custom_field", "deploy_custom_fields")])
+def test_non_record_objects_run_their_pipeline_activity(obj, activity):
+    fake = FakeContext({"run": RUN, "object": obj}, {
+        "prepare_object": {}, "extract_object": {"chunks": [], "staged": 0},
+        activity: {}, "reconcile_object": {"balanced": True},
+    })
+    drive(registered("migrate_object"), fake.build())
+    assert [n for n, _ in fake.calls] == ["prepare_object", "extract_object", activity, "reconcile_object"]
+
+
+def test_activity_failure_is_thrown_into_the_orchestrator():
+    fake = FakeContext(RUN, {"discover": None})
+    ctx = fake.build()
+    failing = Mock()
+    type(failing).result = property(lambda self: (_ for _ in ()).throw(RuntimeError("boom")))
+    ctx.call_activity_with_retry.side_effect = lambda *a: failing
+    with pytest.raises(RuntimeError, match="boom"):
+        drive(registered("migration"), ctx)

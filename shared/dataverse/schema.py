@@ -1,0 +1,302 @@
+"""Schema deployment: columns, picklist options, alternate keys, custom tables (Web API metadata).
+
+Everything here is idempotent: what exists is left alone (picklists get their missing options;
+differences that cannot be fixed safely - another column type, an option value with another label -
+are reported in :class:`SchemaReport`, never changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+from .client import DataverseClient, DataverseError
+
+log = logging.getLogger(__name__)
+
+ColumnType = Literal["String", "Memo", "Picklist", "Decimal", "Money", "Integer", "Boolean", "DateTime"]
+RequiredLevel = Literal["None", "Recommended", "ApplicationRequired"]
+LANGUAGE = 1033
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+def label(text: str, language: int = LANGUAGE) -> dict:
+    return {
+        "@odata.type": "Microsoft.Dynamics.CRM.Label",
+        "LocalizedLabels": [{"@odata.type": "Microsoft.Dynamics.CRM.LocalizedLabel", "Label": text, "LanguageCode": language}],
+    }
+
+
+def _label_text(lbl: Any) -> str | None:
+    if not isinstance(lbl, dict):
+        return None
+    user = lbl.get("UserLocalizedLabel")
+    if isinstance(user, dict) and user.get("Label") is not None:
+        return user["Label"]
+    for loc in lbl.get("LocalizedLabels") or []:
+        if loc.get("Label") is not None:
+            return loc["Label"]
+    return None
+
+
+@dataclass
+class ColumnSpec:
+    schema_name: str  # wtc_SourceId (logical name = lower case)
+    type: ColumnType
+    label: str
+    max_length: int | None = None  # String (default 100) / Memo (default 2000)
+    options: list[tuple[int, str]] = field(default_factory=list)  # Picklist (value, label)
+    date_only: bool = False  # DateTime: DateOnly behaviour vs UserLocal date and time
+    precision: int | None = None  # Decimal / Money
+    min_value: float | None = None
+    max_value: float | None = None
+    required: RequiredLevel = "None"
+    description: str | None = None
+    true_label: str = "Yes"  # Boolean
+    false_label: str = "No"
+
+    @property
+    def logical_name(self) -> str:
+        return self.schema_name.lower()
+
+    def metadata(self) -> dict:
+        """The ``AttributeMetadata`` body for ``POST EntityDefinitions(...)/Attributes``."""
+        body: dict[str, Any] = {
+            "SchemaName": self.schema_name,
+            "DisplayName": label(self.label),
+            "RequiredLevel": {"Value": self.required, "CanBeChanged": True, "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
+        }
+        if self.description:
+            body["Description"] = label(self.description)
+        t = self.type
+        if t == "String":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "AttributeType": "String",
+                         "AttributeTypeName": {"Value": "StringType"}, "MaxLength": self.max_length or 100,
+                         "FormatName": {"Value": "Text"}})
+        elif t == "Memo":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.MemoAttributeMetadata", "AttributeType": "Memo",
+                         "AttributeTypeName": {"Value": "MemoType"}, "Format": "TextArea", "ImeMode": "Auto",
+                         "MaxLength": self.max_length or 2000})
+        elif t == "Picklist":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.PicklistAttributeMetadata", "AttributeType": "Picklist",
+                         "AttributeTypeName": {"Value": "PicklistType"},
+                         "OptionSet": {"@odata.type": "Microsoft.Dynamics.CRM.OptionSetMetadata", "IsGlobal": False,
+                                       "OptionSetType": "Picklist",
+                                       "Options": [{"Value": v, "Label": label(l)} for v, l in self.options]}})
+        elif t == "Decimal":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.DecimalAttributeMetadata", "AttributeType": "Decimal",
+                         "AttributeTypeName": {"Value": "DecimalType"}, "Precision": 2 if self.precision is None else self.precision,
+                         "MinValue": -100_000_000_000.0 if self.min_value is None else self.min_value,
+                         "MaxValue": 100_000_000_000.0 if self.max_value is None else self.max_value})
+        elif t == "Money":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.MoneyAttributeMetadata", "AttributeType": "Money",
+                         "AttributeTypeName": {"Value": "MoneyType"}, "Precision": 2 if self.precision is None else self.precision,
+                         "PrecisionSource": 2,
+                         "MinValue": -922_337_203_685_477.0 if self.min_value is None else self.min_value,
+                         "MaxValue": 922_337_203_685_477.0 if self.max_value is None else self.max_value})
+        elif t == "Integer":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata", "AttributeType": "Integer",
+                         "AttributeTypeName": {"Value": "IntegerType"}, "Format": "None",
+                         "MinValue": -2_147_483_648 if self.min_value is None else int(self.min_value),
+                         "MaxValue": 2_147_483_647 if self.max_value is None else int(self.max_value)})
+        elif t == "Boolean":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.BooleanAttributeMetadata", "AttributeType": "Boolean",
+                         "AttributeTypeName": {"Value": "BooleanType"}, "DefaultValue": False,
+                         "OptionSet": {"@odata.type": "Microsoft.Dynamics.CRM.BooleanOptionSetMetadata",
+                                       "TrueOption": {"Value": 1, "Label": label(self.true_label)},
+                                       "FalseOption": {"Value": 0, "Label": label(self.false_label)},
+                                       "OptionSetType": "Boolean"}})
+        elif t == "DateTime":
+            body.update({"@odata.type": "Microsoft.Dynamics.CRM.DateTimeAttributeMetadata", "AttributeType": "DateTime",
+                         "AttributeTypeName": {"Value": "DateTimeType"},
+                         "Format": "DateOnly" if self.date_only else "DateAndTime",
+                         "DateTimeBehavior": {"Value": "DateOnly" if self.date_only else "UserLocal"}})
+        else:
+            raise ValueError(f"unsupported column type {t!r}")
+        return body
+
+
+@dataclass
+class SchemaReport:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    options_added: dict[str, list[int]] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)  # differences left alone (type, option label)
+
+
+def _entity(table: str) -> str:
+    return f"EntityDefinitions(LogicalName='{table}')"
+
+
+def _solution_headers(client: DataverseClient, solution: str | None) -> dict[str, str]:
+    sol = solution or client.settings.solution_unique_name
+    return {"MSCRM.SolutionUniqueName": sol} if sol else {}
+
+
+async def table_exists(client: DataverseClient, logical_name: str) -> bool:
+    try:
+        await client.get_json(_entity(logical_name), params={"$select": "LogicalName"})
+        return True
+    except DataverseError as e:
+        if e.status == 404:
+            return False
+        raise
+
+
+async def existing_attributes(client: DataverseClient, table: str) -> dict[str, str]:
+    """``{logical name: AttributeType}`` of a table's columns."""
+    data = await client.get_json(f"{_entity(table)}/Attributes", params={"$select": "LogicalName,AttributeType"})
+    return {a["LogicalName"]: a.get("AttributeType") for a in data.get("value", [])}
+
+
+async def _picklist_metadata(client: DataverseClient, table: str, column: str) -> list[dict]:
+    data = await client.get_json(
+        f"{_entity(table)}/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+        params={"$select": "LogicalName", "$expand": "OptionSet($select=Options),GlobalOptionSet($select=Options)"},
+    )
+    opts = (data.get("OptionSet") or {}).get("Options") or (data.get("GlobalOptionSet") or {}).get("Options") or []
+    return opts
+
+
+async def picklist_options(client: DataverseClient, table: str, column: str) -> dict[str, int]:
+    """``{label: value}`` of a picklist column."""
+    return {(_label_text(o.get("Label")) or str(o["Value"])): int(o["Value"]) for o in await _picklist_metadata(client, table, column)}
+
+
+async def ensure_columns(
+    client: DataverseClient, table: str, specs: Sequence[ColumnSpec], *, solution: str | None = None
+) -> SchemaReport:
+    """Create missing columns; add missing picklist options; report what differs."""
+    report = SchemaReport()
+    have = await existing_attributes(client, table)
+    headers = _solution_headers(client, solution)
+    for spec in specs:
+        name = spec.logical_name
+        if name not in have:
+            await client.request("POST", f"{_entity(table)}/Attributes", json=spec.metadata(), headers=headers)
+            report.created.append(name)
+            continue
+        report.existing.append(name)
+        if have[name] and have[name] != spec.type:
+            report.conflicts.append(f"{table}.{name}: exists as {have[name]}, spec says {spec.type}")
+            continue
+        if spec.type == "Picklist" and spec.options:
+            current = {int(o["Value"]): _label_text(o.get("Label")) for o in await _picklist_metadata(client, table, name)}
+            for value, text in spec.options:
+                if value not in current:
+                    body: dict[str, Any] = {"EntityLogicalName": table, "AttributeLogicalName": name, "Value": value, "Label": label(text)}
+                    if headers:
+                        body["SolutionUniqueName"] = headers["MSCRM.SolutionUniqueName"]
+                    await client.execute_action("InsertOptionValue", body)
+                    report.options_added.setdefault(name, []).append(value)
+                elif current[value] != text:
+                    report.conflicts.append(f"{table}.{name}: option {value} is {current[value]!r}, spec says {text!r}")
+    if report.created or report.options_added:
+        log.info("schema %s: created %s, options added %s", table, report.created, report.options_added)
+    return report
+
+
+async def ensure_alternate_key(
+    client: DataverseClient,
+    table: str,
+    schema_name: str,
+    columns: Sequence[str],
+    *,
+    display_name: str | None = None,
+    timeout: float = 600.0,
+    poll_interval: float = 2.0,
+    solution: str | None = None,
+) -> dict:
+    """Create the alternate key if missing and wait until its index is ``Active``.
+
+    An existing key with the same schema name or the same columns is reused. ``Failed`` raises
+    :class:`SchemaError`; so does a timeout.
+    """
+    path = f"{_entity(table)}/Keys"
+    select = {"$select": "SchemaName,LogicalName,KeyAttributes,EntityKeyIndexStatus"}
+    wanted = sorted(c.lower() for c in columns)
+
+    def match(keys: list[dict]) -> dict | None:
+        for k in keys:
+            if (k.get("SchemaName") or "").lower() == schema_name.lower() or sorted(a.lower() for a in k.get("KeyAttributes") or []) == wanted:
+                return k
+        return None
+
+    keys = (await client.get_json(path, params=select)).get("value", [])
+    key = match(keys)
+    if key is None:
+        body = {"SchemaName": schema_name, "DisplayName": label(display_name or schema_name), "KeyAttributes": [c.lower() for c in columns]}
+        await client.request("POST", path, json=body, headers=_solution_headers(client, solution))
+        log.info("alternate key %s on %s(%s) created; waiting for its index", schema_name, table, ",".join(columns))
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = (await client.get_json(path, params=select)).get("value", [])
+        key = match(keys)
+        status = (key or {}).get("EntityKeyIndexStatus")
+        if status == "Active":
+            return key  # type: ignore[return-value]
+        if status == "Failed":
+            raise SchemaError(
+                f"alternate key {schema_name} on {table} failed to build its index (duplicate or oversized values "
+                f"in {', '.join(columns)}?); fix the data, delete the key and run again"
+            )
+        if time.monotonic() >= deadline:
+            raise SchemaError(f"alternate key {schema_name} on {table} still {status or 'missing'} after {timeout:.0f}s")
+        await asyncio.sleep(poll_interval)
+
+
+async def ensure_table(
+    client: DataverseClient,
+    schema_name: str,
+    display_name: str,
+    *,
+    display_collection_name: str | None = None,
+    primary_name_column: str | None = None,
+    primary_name_label: str = "Name",
+    primary_name_max_length: int = 200,
+    ownership: Literal["UserOwned", "OrganizationOwned"] = "UserOwned",
+    has_notes: bool = True,
+    has_activities: bool = False,
+    description: str | None = None,
+    solution: str | None = None,
+) -> bool:
+    """Create a custom table if missing (``wtc_Project`` -> logical ``wtc_project``). True if created."""
+    logical = schema_name.lower()
+    if await table_exists(client, logical):
+        return False
+    prefix = schema_name.split("_", 1)[0]
+    primary = primary_name_column or f"{prefix}_Name"
+    body = {
+        "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata",
+        "SchemaName": schema_name,
+        "DisplayName": label(display_name),
+        "DisplayCollectionName": label(display_collection_name or display_name + "s"),
+        "Description": label(description or display_name),
+        "OwnershipType": ownership,
+        "IsActivity": False,
+        "HasNotes": has_notes,
+        "HasActivities": has_activities,
+        "PrimaryNameAttribute": primary.lower(),
+        "Attributes": [
+            {
+                "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                "SchemaName": primary,
+                "AttributeType": "String",
+                "AttributeTypeName": {"Value": "StringType"},
+                "FormatName": {"Value": "Text"},
+                "MaxLength": primary_name_max_length,
+                "IsPrimaryName": True,
+                "RequiredLevel": {"Value": "None", "CanBeChanged": True, "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
+                "DisplayName": label(primary_name_label),
+            }
+        ],
+    }
+    await client.request("POST", "EntityDefinitions", json=body, headers=_solution_headers(client, solution))
+    log.info("table %s created", logical)
+    return True

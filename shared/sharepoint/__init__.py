@@ -1,0 +1,8 @@
+"""The one Microsoft Graph client for SharePoint document binaries (a plain library)."""
+
+from .client import (ContentMismatch, DriveItem, FRAGMENT_QUANTUM, GraphError, GraphThrottled, SharePointClient,
+                     TokenProvider, UploadVerificationError)
+from .quickxorhash import QuickXorHash, quickxorhash_b64
+
+__all__ = ["ContentMismatch", "DriveItem", "FRAGMENT_QUANTUM", "GraphError", "GraphThrottled", "QuickXorHash",
+           "SharePointClient", "TokenProvider", "UploadVerificationError", "quickxorhash_b64"]

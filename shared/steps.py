@@ -21,6 +21,7 @@ Staging layout under ``runs/<run_id>/``::
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from typing import Any, Awaitable, Callable
@@ -57,7 +58,9 @@ def _staging(run: RunConfig) -> Staging:
 
 
 def _dataverse(run: RunConfig) -> DataverseClient:
-    return DataverseClient(DataverseSettings.from_env(url=run.target))
+    # Identities, limits and the CA bundle come from the environment (app settings); the target
+    # environment URL is the run's.
+    return DataverseClient(DataverseSettings.from_env(env={**os.environ, "DATAVERSE_URL": run.target}))
 
 
 def _obj(spec: ObjectSpec, *parts: str) -> str:
@@ -125,9 +128,9 @@ async def prepare_object(payload: dict) -> dict:
 
 
 async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:
-    cols = [schema.ColumnSpec(logical_name=spec.key_column, type="String", label="Source id",
+    cols = [schema.ColumnSpec(schema_name=spec.key_column, type="String", label="Source id",
                               max_length=KEY_COLUMN_LENGTH)]
-    cols += [schema.ColumnSpec(logical_name=c.logical_name, type=c.type, label=c.label, max_length=c.max_length,
+    cols += [schema.ColumnSpec(schema_name=c.logical_name, type=c.type, label=c.label, max_length=c.max_length,
                                options=list(c.options), date_only=c.date_only) for c in spec.columns]
     await schema.ensure_columns(dv, spec.table, cols)
     await schema.ensure_alternate_key(dv, spec.table, f"{spec.key_column}_key", [spec.key_column])
@@ -304,7 +307,7 @@ async def deploy_custom_fields(payload: dict) -> dict:
             if ftype == "Dropdown":
                 labels = [o.strip() for o in (row.get("Options") or "").split("|") if o.strip()]
                 options = [(OPTION_BASE + i, o) for i, o in enumerate(labels)]
-            col = schema.ColumnSpec(logical_name=column, label=label, options=options, **_TYPES[ftype])
+            col = schema.ColumnSpec(schema_name=column, label=label, options=options, **_TYPES[ftype])
             planned.setdefault(target.table, []).append(
                 ({"object": obj, "label": label, "column": column, "type": ftype}, col))
     columns: list[dict] = []

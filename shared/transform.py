@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable
 
-from .dataverse.keys import key_segment
+from .dataverse.keys import key_ref
 from .objects import ObjectSpec
 from .problems import Problem
 from .sources.worketc import csv_export as values
@@ -109,13 +109,13 @@ class Transformer:
             target_set, target_key_column, loaded = self.ctx.lookup_targets[lk.target]
             ref = src.get(lk.source)
             if ref and ref in loaded:
-                body[f"{lk.nav}@odata.bind"] = "/" + key_segment(target_set, target_key_column, ref)
+                body[f"{lk.nav}@odata.bind"] = key_ref(target_set, target_key_column, ref)
                 continue
             why = (f"{lk.source} is empty" if not ref
                    else f"{lk.source} {ref!r} is not a migrated {lk.target} (missing in the source or rejected)")
             if lk.missing == "placeholder":
                 placeholder = f"{self.spec.source}-placeholder"
-                body[f"{lk.nav}@odata.bind"] = "/" + key_segment(target_set, target_key_column, placeholder)
+                body[f"{lk.nav}@odata.bind"] = key_ref(target_set, target_key_column, placeholder)
                 warn("placeholder_parent", lk.source, f"{why}; attached to the placeholder {lk.target}", ref)
             elif lk.missing == "omit":
                 if ref:

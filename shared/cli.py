@@ -100,7 +100,7 @@ async def _migrate(args: argparse.Namespace) -> int:
     for name in ("report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"):
         (out / name).write_bytes(st.read_bytes(f"report/{name}"))
     report = json.loads((out / "report.json").read_text())
-    Console().print(report_table(report))
+    Console(width=max(Console().width, 110)).print(report_table(report))
     console.print(f"report: {out / 'report.json'}  rejects: {out / 'rejects.csv'}  "
                   f"owner queue: {out / 'owner_queue.csv'}")
     return 0 if result["status"] == "completed" else 2

@@ -397,8 +397,9 @@ async def load_chunk(payload: dict) -> dict:
         outcomes = await loader.upsert_rows(dv, table, rows)
     if len(outcomes) != len(rows):
         raise RuntimeError(f"{spec.name} {part}: {len(rows)} rows but {len(outcomes)} outcomes")
-    doc = {"outcomes": [{"key": o.key, "status": o.status, "code": o.code, "message": o.message, "id": o.id}
-                        for o in outcomes]}
+    source_rows = {r["key"]: r.get("row") for r in rows}
+    doc = {"outcomes": [{"key": o.key, "status": o.status, "code": o.code, "message": o.message, "id": o.id,
+                         "row": source_rows.get(o.key)} for o in outcomes]}
     st.write_json(result_name, doc)
     return _load_summary(doc)
 
@@ -436,7 +437,7 @@ async def reconcile_object(payload: dict) -> dict:
             for o in st.read_json(_obj(spec, "load", f"{part}.json"))["outcomes"]:
                 if o["status"] == "rejected":
                     rejects.append(Problem(spec.name, o["key"], "load", o["code"] or "rejected",
-                                           o["message"] or "", file=spec.file))
+                                           o["message"] or "", file=spec.file, row=o.get("row")))
                 else:
                     created += o["status"] == "created"
                     updated += o["status"] == "updated"

@@ -143,7 +143,7 @@ class Transformer:
 
         if spec.shape:
             body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)))
-        out.row = {"key": key, "body": body}
+        out.row = {"key": key, "body": body, "row": src.get("_row")}
         return out
 
     def convert(self, kind: str, raw: str, column: str, options, option_default) -> Any:

@@ -643,6 +643,8 @@ class DataverseCore:
                 "LogicalCollectionName": t.entity_set, "CollectionSchemaName": t.entity_set.capitalize(),
                 "PrimaryIdAttribute": t.primary_id, "PrimaryNameAttribute": t.primary_name,
                 "ObjectTypeCode": t.object_type_code, "IsCustomEntity": t.custom, "IsActivity": t.is_activity,
+                "CanCreateAttributes": {"Value": t.can_create_attributes, "CanBeChanged": False,
+                                        "ManagedPropertyLogicalName": "cancreateattributes"},
                 "OwnershipType": t.ownership if t.ownership != "OrganizationOwned" else "OrganizationOwned",
                 "IsManaged": not t.custom, "DisplayName": label(t.display_name or t.logical_name.capitalize()),
                 "HasNotes": True, "HasActivities": not t.is_activity}
@@ -853,6 +855,11 @@ class DataverseCore:
 
     def _create_attribute(self, ctx: Ctx, t: TableDef) -> Resp:
         body = parse_json_body(ctx.body)
+        if not t.can_create_attributes:
+            # Real Dataverse: the Note (annotation) table reports CanCreateAttributes = False.
+            raise DataverseError(400, E.INVALID_ARGUMENT,  # *inferred* code and wording
+                                 f"Attributes cannot be created for the entity '{t.logical_name}'. "
+                                 "CanCreateAttributes is false for this entity.")
         with self.store.transaction() as txn:
             col = self._column_from_metadata(body, t)
             t.columns[col.name] = col
@@ -945,6 +952,20 @@ class DataverseCore:
                 col = self._column_from_metadata(a, t)
                 t.columns[col.name] = col
             t.index()
+            # HasActivities / HasNotes create the relationships that let activities (regardingobjectid)
+            # and notes (objectid) point at rows of the new table, as in Dataverse.
+            links = []
+            if body.get("HasActivities"):
+                links += [(a, "regardingobjectid", [f"regardingobjectid_{logical}_{a.logical_name}",
+                                                     f"regardingobjectid_{logical}"])
+                          for a in store.tables.values() if a.is_activity and "regardingobjectid" in a.columns]
+            if body.get("HasNotes") and "annotation" in store.tables:
+                links.append((store.tables["annotation"], "objectid", [f"objectid_{logical}"]))
+            for other, column, navs in links:
+                col = other.columns[column]
+                col.targets = tuple(col.targets or ()) + (logical,)
+                col.navs = {**col.navs, **{n: logical for n in navs}}
+                other.index()
             txn.meta_dirty = True
         return Resp(204, [("OData-EntityId", f"{ctx.api}EntityDefinitions({t.metadata_id})")])
 

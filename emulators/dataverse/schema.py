@@ -62,6 +62,11 @@ class KeyDef:
     metadata_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+#: tables whose EntityMetadata.CanCreateAttributes is False in real Dataverse
+#: (learn.microsoft.com: annotation entity metadata, "CanCreateAttributes: False")
+NO_CUSTOM_ATTRIBUTES = frozenset({"annotation"})
+
+
 @dataclass
 class TableDef:
     logical_name: str
@@ -74,6 +79,7 @@ class TableDef:
     custom: bool = False
     object_type_code: int = 0
     multiple: bool = True                   # supports CreateMultiple/UpdateMultiple/UpsertMultiple
+    can_create_attributes: bool = True      # EntityMetadata.CanCreateAttributes (False for annotation)
     keys: dict[str, KeyDef] = field(default_factory=dict)
     display_name: str | None = None
     schema_name: str | None = None
@@ -416,7 +422,8 @@ def build_tables() -> dict[str, TableDef]:
         if pname and pname in columns:
             columns[pname].primary_name = True
         table = TableDef(logical, eset, pk, pname, ownership, columns, is_activity=pk == "activityid",
-                         object_type_code=otc, multiple=multiple)
+                         object_type_code=otc, multiple=multiple,
+                         can_create_attributes=logical not in NO_CUSTOM_ATTRIBUTES)
         table.index()
         tables[logical] = table
     return tables

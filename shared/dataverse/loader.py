@@ -68,6 +68,23 @@ class TableRef:
             return self.id_column
         return "activityid" if self.logical_name in ACTIVITY_TABLES else f"{self.logical_name}id"
 
+    @property
+    def keyed_by_id(self) -> bool:
+        """Rows are addressed by their primary id (a GUID the caller derives from the source id).
+
+        For tables that cannot carry an alternate key column (``annotation``: CanCreateAttributes is
+        false), ``PATCH /annotations(<guid>)`` creates the row with that id or updates it: still an
+        idempotent upsert."""
+        return self.key_column == self.primary_id
+
+    def address(self, encoded: str, *, url: bool = True) -> str:
+        if self.keyed_by_id:
+            return f"{self.entity_set}({encoded})"
+        return key_segment(self.entity_set, self.key_column, encoded, url=url)
+
+    def key_body(self, encoded: str) -> dict:
+        return {} if self.keyed_by_id else {self.key_column: encoded}
+
 
 Status = Literal["created", "updated", "rejected", "deleted", "not_found"]
 
@@ -196,9 +213,9 @@ class _Job:
         t = self.table
         return {
             "@odata.type": f"Microsoft.Dynamics.CRM.{t.logical_name}",
-            "@odata.id": key_segment(t.entity_set, t.key_column, row.encoded, url=False),
+            "@odata.id": t.address(row.encoded, url=False),
             **row.body,
-            t.key_column: row.encoded,
+            **({t.key_column: row.encoded} if t.keyed_by_id else t.key_body(row.encoded)),
         }
 
     def transient(self, rows: list[_Row], exc: DataverseTransientError) -> None:
@@ -249,7 +266,7 @@ class _Job:
             self.stats.isolation_batches += 1
         self.stats.write_requests += 1
         ops = [
-            BatchOperation("PATCH", key_segment(t.entity_set, t.key_column, r.encoded), {**r.body, t.key_column: r.encoded})
+            BatchOperation("PATCH", t.address(r.encoded), {**r.body, **t.key_body(r.encoded)})
             for r in rows
         ]
         try:
@@ -399,7 +416,7 @@ async def delete_rows(
     outcomes: list[RowOutcome | None] = [None] * len(keys)
 
     async def one(start: int, chunk: Sequence[str], attempt: int = 0) -> None:
-        ops = [BatchOperation("DELETE", key_segment(table.entity_set, table.key_column, encode_key(str(k)))) for k in chunk]
+        ops = [BatchOperation("DELETE", table.address(encode_key(str(k)))) for k in chunk]
         try:
             answers = await client.batch(ops, continue_on_error=True)
         except DataverseTransientError as exc:

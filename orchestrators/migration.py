@@ -22,7 +22,8 @@ bp = df.Blueprint()
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 
 #: what an object's pipeline runs between extraction and reconciliation, besides records loading
-PIPELINE_ACTIVITY = {"owners": "resolve_owners", "custom_fields": "deploy_custom_fields"}
+PIPELINE_ACTIVITY = {"owners": "resolve_owners", "custom_fields": "deploy_custom_fields",
+                     "config": "build_config", "inventory": "write_inventory"}
 
 
 def migration(context: df.DurableOrchestrationContext):

@@ -20,6 +20,7 @@ Staging layout under ``runs/<run_id>/``::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,14 +29,14 @@ from typing import Any, Awaitable, Callable
 
 from . import objects as catalogue_mod
 from .dataverse import loader, schema
-from .dataverse.client import DataverseClient
+from .dataverse.client import DataverseClient, DataverseError
 from .dataverse.settings import DataverseSettings
 from .objects import ObjectSpec
 from .problems import Problem, to_csv
 from .run import RunConfig
 from .sources import open_source
 from .staging import Staging, open_staging, read_chunk, read_manifest, write_chunks
-from .transform import CustomColumn, TransformContext, Transformer
+from .transform import CustomColumn, LookupTarget, TransformContext, Transformer
 
 log = logging.getLogger("migration")
 
@@ -104,36 +105,80 @@ async def discover(payload: dict) -> dict:
 
 
 async def prepare_object(payload: dict) -> dict:
-    """Make the object's table ready: key column + alternate key, engine columns, placeholders."""
+    """Make the object's tables ready: custom table, key column + alternate key, engine columns and
+    lookups, placeholder rows, migration price lists, the currency map."""
     run = _run(payload)
     spec = _spec(run, payload["object"])
     if spec.pipeline != "records":
         return {"object": spec.name, "prepared": False}
     specs = catalogue_mod.catalogue(run.source)
+    st = _staging(run)
+    done: dict = {"object": spec.name, "prepared": True, "placeholders": []}
     async with _dataverse(run) as dv:
+        if spec.custom_table:
+            schema_name, display, plural = spec.custom_table
+            await schema.ensure_table(dv, schema_name, display, display_collection_name=plural,
+                                      has_notes=True, has_activities=True)
         await _ensure_table_keys(dv, spec)
-        placeholders = []
         for lk in spec.lookups:
             if lk.missing != "placeholder":
                 continue
-            target = specs[lk.target]
-            await _ensure_table_keys(dv, target)
-            body = dict(target.placeholder or {"name": f"{target.source} placeholder"})
-            table = loader.TableRef(target.table, target.entity_set, target.key_column)
-            [outcome] = await loader.upsert_rows(dv, table, [{"key": target.placeholder_key, "body": body}])
-            if outcome.status == "rejected":
-                raise RuntimeError(f"could not create the placeholder {target.table}: {outcome.code} {outcome.message}")
-            placeholders.append({"table": target.table, "key": target.placeholder_key, "status": outcome.status})
-    return {"object": spec.name, "prepared": True, "placeholders": placeholders}
+            for target in [specs[t] for t in dict.fromkeys(lk.targets)]:
+                await _ensure_table_keys(dv, target)
+                body = dict(target.placeholder or {"name": f"{target.source} placeholder"})
+                table = loader.TableRef(target.table, target.entity_set, target.key_column)
+                [outcome] = await loader.upsert_rows(dv, table, [{"key": target.placeholder_key, "body": body}])
+                if outcome.status == "rejected":
+                    raise RuntimeError(f"could not create the placeholder {target.table}: {outcome.code} "
+                                       f"{outcome.message}")
+                done["placeholders"].append({"table": target.table, "key": target.placeholder_key})
+        if any(f.kind == "currency" for f in spec.fields):
+            currencies = {c["isocurrencycode"].upper(): c["transactioncurrencyid"]
+                          async for c in dv.get_all("transactioncurrencies",
+                                                    select=["transactioncurrencyid", "isocurrencycode"])}
+            st.write_json("currencies.json", currencies)
+            if spec.price_lists:
+                done["price_lists"] = await _ensure_price_lists(dv, spec, currencies)
+    return done
+
+
+def price_list_key(source: str, iso: str) -> str:
+    return f"{source}-pricelist-{iso.upper()}"
+
+
+async def _ensure_price_lists(dv: DataverseClient, spec: ObjectSpec, currencies: dict[str, str]) -> int:
+    """One migration price list per currency: invoices require a price list, WORKetc has none."""
+    table = loader.TableRef("pricelevel", "pricelevels", spec.key_column)
+    await _ensure_columns_and_key(dv, "pricelevel", spec.key_column, [])
+    rows = [{"key": price_list_key(spec.source, iso), "body": {
+        "name": f"{spec.source.upper() if len(spec.source) < 4 else spec.source.title()} migration ({iso})",
+        "description": "Price list for migrated invoices (write-in lines); created by the migration.",
+        "transactioncurrencyid@odata.bind": f"/transactioncurrencies({cid})"}} for iso, cid in currencies.items()]
+    outcomes = await loader.upsert_rows(dv, table, rows)
+    bad = [o for o in outcomes if o.status == "rejected"]
+    if bad:
+        raise RuntimeError(f"could not create the migration price lists: {bad[0].code} {bad[0].message}")
+    return len(rows)
 
 
 async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:
-    cols = [schema.ColumnSpec(schema_name=spec.key_column, type="String", label="Source id",
-                              max_length=KEY_COLUMN_LENGTH)]
+    for table in spec.tables:
+        if table in catalogue_mod.ID_KEYED:
+            continue
+        engine = [c for c in spec.columns if c.table in (None, table)]
+        await _ensure_columns_and_key(dv, table, spec.key_column, engine)
+
+
+async def _ensure_columns_and_key(dv: DataverseClient, table: str, key_col: str, engine: list) -> None:
+    cols = [schema.ColumnSpec(schema_name=key_col, type="String", label="Source id", max_length=KEY_COLUMN_LENGTH)]
     cols += [schema.ColumnSpec(schema_name=c.logical_name, type=c.type, label=c.label, max_length=c.max_length,
-                               options=list(c.options), date_only=c.date_only) for c in spec.columns]
-    await schema.ensure_columns(dv, spec.table, cols)
-    await schema.ensure_alternate_key(dv, spec.table, f"{spec.key_column}_key", [spec.key_column])
+                               options=list(c.options), date_only=c.date_only)
+             for c in engine if c.type != "Lookup"]
+    await schema.ensure_columns(dv, table, cols)
+    for c in engine:
+        if c.type == "Lookup":
+            await schema.ensure_lookup(dv, table, c.logical_name, c.target, c.label)
+    await schema.ensure_alternate_key(dv, table, f"{key_col}_key", [key_col])
 
 
 # --------------------------------------------------------------------------- extract
@@ -243,6 +288,7 @@ async def resolve_owners(payload: dict) -> dict:
     doc = {"owners": owners, "default_owner": default_owner, "queue": queue, "problems": problems,
            "matched": matched}
     st.write_json("owners.json", doc)
+    st.write_json(_obj(spec, "result.json"), {"loaded": matched, "problems": problems})
     return _owner_summary(doc)
 
 
@@ -320,7 +366,54 @@ async def deploy_custom_fields(payload: dict) -> dict:
                 columns.append(meta)
     doc = {"columns": columns, "problems": [p.to_dict() for p in problems]}
     st.write_json(out_name, doc)
+    st.write_json(_obj(spec, "result.json"), {"loaded": len(columns), "problems": doc["problems"]})
     return {"deployed": len(columns), "rejected": len(problems)}
+
+
+# --------------------------------------------------------------------------- configuration, inventories
+
+
+def _staged_rows(st: Staging, spec: ObjectSpec) -> list[dict]:
+    manifest = read_manifest(st, _obj(spec, "extract"))
+    return [r for c in manifest.chunks for r in read_chunk(st, c.name, c.sha256)] if manifest else []
+
+
+def _row_problems(spec: ObjectSpec, stage: str, rejects: list[tuple[dict, str, str, str]]) -> list[dict]:
+    return [Problem(spec.name, row.get(spec.key_field), stage, code, message, file=row.get("_file"),
+                    row=row.get("_row"), field=fld, value=row.get(fld)).to_dict()
+            for row, fld, code, message in rejects]
+
+
+async def build_config(payload: dict) -> dict:
+    """A configuration object (e.g. project types and stage weights) -> a document later objects read."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    name = _obj(spec, "result.json")
+    if not st.exists(name):
+        rows = _staged_rows(st, spec)
+        config, rejects = spec.configure(rows)
+        st.write_json(name, {"loaded": len(rows) - len(rejects), "config": config,
+                             "problems": _row_problems(spec, "transform", rejects)})
+    doc = st.read_json(name)
+    return {"loaded": doc["loaded"], "rejected": len(doc["problems"])}
+
+
+async def write_inventory(payload: dict) -> dict:
+    """An object that is not migrated but inventoried (workflows): report files for the administrator."""
+    run = _run(payload)
+    spec = _spec(run, payload["object"])
+    st = _staging(run)
+    name = _obj(spec, "result.json")
+    if not st.exists(name):
+        rows = _staged_rows(st, spec)
+        files, rejects = spec.inventory(rows)
+        for fname, text in files.items():
+            st.write_bytes(f"report/{fname}", text.encode("utf-8"))
+        st.write_json(name, {"loaded": len(rows) - len(rejects), "files": sorted(files),
+                             "problems": _row_problems(spec, "inventory", rejects)})
+    doc = st.read_json(name)
+    return {"loaded": doc["loaded"], "rejected": len(doc["problems"]), "files": doc["files"]}
 
 
 # --------------------------------------------------------------------------- transform
@@ -333,14 +426,17 @@ def _transform_context(run: RunConfig, spec: ObjectSpec, st: Staging) -> Transfo
     if st.exists("schema/custom_fields.json"):
         custom = [CustomColumn.from_dict(c) for c in st.read_json("schema/custom_fields.json")["columns"]]
     lookups = {}
-    for lk in spec.lookups:
-        target = specs[lk.target]
+    for name in {t for lk in spec.lookups for t in lk.targets}:
+        target = specs[name]
         keys_name = _obj(target, "loaded_keys.json")
         loaded = set(st.read_json(keys_name)) if st.exists(keys_name) else set()
-        lookups[lk.target] = (target.entity_set, target.key_column, loaded)
+        lookups[name] = LookupTarget(target.table, target.entity_set, target.key_column, target.key_prefix, loaded)
+    currencies = st.read_json("currencies.json") if any(f.kind == "currency" for f in spec.fields) else {}
+    config = {name: st.read_json(_obj(specs[name], "result.json"))["config"] for name in spec.uses_config
+              if st.exists(_obj(specs[name], "result.json"))}
     return TransformContext(owners=owners_doc["owners"], default_owner=owners_doc["default_owner"],
                             lookup_targets=lookups, custom_columns=custom, date_order=run.date_order,
-                            timezone=run.timezone)
+                            timezone=run.timezone, currencies=currencies, config=config)
 
 
 async def transform_chunk(payload: dict) -> dict:
@@ -382,7 +478,12 @@ async def transform_chunk(payload: dict) -> dict:
 
 
 async def load_chunk(payload: dict) -> dict:
-    """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome."""
+    """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome.
+
+    Rows go to their table (one, or one per row for routed objects), by alternate key or, for tables
+    that cannot have one, by a GUID derived from the source id. Rows that carry a close instruction
+    (won/lost deals, resolved tickets) are then closed the Dataverse way, unless already closed.
+    """
     run = _run(payload)
     spec = _spec(run, payload["object"])
     st = _staging(run)
@@ -392,16 +493,55 @@ async def load_chunk(payload: dict) -> dict:
     if st.exists(result_name):
         return _load_summary(st.read_json(result_name))
     rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
-    table = loader.TableRef(spec.table, spec.entity_set, spec.key_column)
+    outcomes: list = [None] * len(rows)
+    warnings: list[dict] = []
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r.get("table") or spec.table, []).append(i)
     async with _dataverse(run) as dv:
-        outcomes = await loader.upsert_rows(dv, table, rows)
-    if len(outcomes) != len(rows):
-        raise RuntimeError(f"{spec.name} {part}: {len(rows)} rows but {len(outcomes)} outcomes")
-    source_rows = {r["key"]: r.get("row") for r in rows}
-    doc = {"outcomes": [{"key": o.key, "status": o.status, "code": o.code, "message": o.message, "id": o.id,
-                         "row": source_rows.get(o.key)} for o in outcomes]}
+        for table, idx in groups.items():
+            ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(spec, table))
+            for i, o in zip(idx, await loader.upsert_rows(dv, ref, [rows[i] for i in idx])):
+                outcomes[i] = o
+            closing = [(rows[i], outcomes[i]) for i in idx if rows[i].get("close") and outcomes[i].status != "rejected"]
+            if closing:
+                warnings += await _close_records(dv, spec, ref, closing)
+    if any(o is None for o in outcomes):
+        raise RuntimeError(f"{spec.name} {part}: a row got no outcome")
+    doc = {"outcomes": [{"key": r.get("source_key", r["key"]), "status": o.status, "code": o.code,
+                         "message": o.message, "id": o.id, "row": r.get("row"), "table": r.get("table")}
+                        for r, o in zip(rows, outcomes)],
+           "warnings": warnings}
     st.write_json(result_name, doc)
     return _load_summary(doc)
+
+
+async def _close_records(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef,
+                         closing: list[tuple[dict, Any]]) -> list[dict]:
+    """Win/lose opportunities, resolve cases: actions, because Dataverse refuses statecode in an update.
+
+    Idempotent: records that are already closed are left alone. A record that cannot be closed stays
+    loaded (open) and gets a warning naming the Dataverse error."""
+    warnings = []
+    ids = [o.id for _, o in closing if o.id]
+    state: dict[str, int] = {}
+    for i in range(0, len(ids), 200):
+        values = ",".join(f"'{x}'" for x in ids[i:i + 200])
+        flt = f"Microsoft.Dynamics.CRM.In(PropertyName='{ref.primary_id}',PropertyValues=[{values}])"
+        async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, "statecode"], filter=flt):
+            state[rec[ref.primary_id]] = rec.get("statecode")
+    for row, o in closing:
+        if not o.id or state.get(o.id, 0) != 0:
+            continue
+        action, params = row["close"]["action"], json.loads(json.dumps(row["close"]["params"]))
+        params[spec.close.activity][f"{spec.close.bind}@odata.bind"] = f"/{ref.entity_set}({o.id})"
+        try:
+            await dv.execute_action(action, params)
+        except DataverseError as e:
+            warnings.append(Problem(spec.name, row.get("source_key", row["key"]), "load", e.code or "close_failed",
+                                    f"loaded, but {action} failed: {e.message}; the record is still open",
+                                    file=spec.file, row=row.get("row")).to_dict())
+    return warnings
 
 
 def _load_summary(doc: dict) -> dict:
@@ -434,7 +574,9 @@ async def reconcile_object(payload: dict) -> dict:
             unmatched.update(t.get("unmatched_owners") or {})
             if not t["chunk"]:
                 continue
-            for o in st.read_json(_obj(spec, "load", f"{part}.json"))["outcomes"]:
+            loaded_doc = st.read_json(_obj(spec, "load", f"{part}.json"))
+            warnings += _problems(loaded_doc.get("warnings"))
+            for o in loaded_doc["outcomes"]:
                 if o["status"] == "rejected":
                     rejects.append(Problem(spec.name, o["key"], "load", o["code"] or "rejected",
                                            o["message"] or "", file=spec.file, row=o.get("row")))
@@ -443,14 +585,10 @@ async def reconcile_object(payload: dict) -> dict:
                     updated += o["status"] == "updated"
                     loaded_keys.append(o["key"])
         loaded = created + updated
-    elif spec.pipeline == "owners":
-        doc = st.read_json("owners.json")
+    else:  # owners, custom fields, configuration, inventories: their step wrote result.json
+        doc = st.read_json(_obj(spec, "result.json"))
         rejects += _problems(doc["problems"])
-        loaded = doc["matched"]
-    else:  # custom_fields
-        doc = st.read_json("schema/custom_fields.json")
-        rejects += _problems(doc["problems"])
-        loaded = len(doc["columns"])
+        loaded = doc["loaded"]
 
     report = {
         "object": spec.name, "table": spec.table or None, "source": extract["source"], "staged": staged,
@@ -542,6 +680,8 @@ STEPS: dict[str, Step] = {
     "extract_object": extract_object,
     "resolve_owners": resolve_owners,
     "deploy_custom_fields": deploy_custom_fields,
+    "build_config": build_config,
+    "write_inventory": write_inventory,
     "transform_chunk": transform_chunk,
     "load_chunk": load_chunk,
     "reconcile_object": reconcile_object,

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+import uuid
+from typing import Any, Callable, Iterable, Mapping
 
 from .dataverse.keys import key_ref
-from .objects import ObjectSpec
+from .objects import ID_KEYED, ObjectSpec
 from .problems import Problem
 from .sources.worketc import csv_export as values
 
@@ -41,15 +42,30 @@ class CustomColumn:
 
 
 @dataclass
+class LookupTarget:
+    """What a lookup needs to know of the object it points at."""
+
+    table: str
+    entity_set: str
+    key_column: str
+    key_prefix: str
+    loaded: set[str]  # (prefixed) source ids that are in Dataverse
+
+
+@dataclass
 class TransformContext:
     #: owner e-mail (lower case) -> systemuserid
     owners: dict[str, str]
     default_owner: str | None
-    #: object name -> (entity set, key column, loaded source ids) for lookups
-    lookup_targets: dict[str, tuple[str, str, set[str]]]
+    #: object name -> where its rows are and which of them loaded
+    lookup_targets: dict[str, LookupTarget]
     custom_columns: list[CustomColumn]
     date_order: str = "DMY"
     timezone: str = "Australia/Sydney"
+    #: ISO currency code (upper case) -> transactioncurrencyid
+    currencies: dict[str, str] = field(default_factory=dict)
+    #: configuration objects' documents (e.g. project stage weights), by object name
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,33 +77,57 @@ class Outcome:
     unmatched_owner: str | None = None
 
 
+def note_id(source: str, obj: str, key: str) -> str:
+    """A stable GUID for a row of a table that cannot carry an alternate key (notes)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:crm-migration:{source}:{obj}:{key}"))
+
+
 class Transformer:
     def __init__(self, spec: ObjectSpec, ctx: TransformContext):
         self.spec = spec
         self.ctx = ctx
         self.custom = [c for c in ctx.custom_columns if c.object == spec.custom_fields_object]
 
-    def key_of(self, row: dict) -> str | None:
-        return row.get(self.spec.key_field)
-
     def row(self, src: dict) -> Outcome:
         spec = self.spec
-        key = self.key_of(src)
+        raw_key = src.get(spec.key_field)
+        key = f"{spec.key_prefix}{raw_key}"
         out = Outcome()
 
         def problem(stage: str, code: str, message: str, fld: str | None = None, value: Any = None) -> Problem:
             return Problem(
-                object=spec.name, source_id=key, file=src.get("_file"), row=src.get("_row"),
+                object=spec.name, source_id=raw_key, file=src.get("_file"), row=src.get("_row"),
                 stage=stage, code=code, field=fld, message=message, value=None if value is None else str(value),
             )
 
         def warn(code: str, fld: str, message: str, value: Any = None) -> None:
             out.warnings.append(problem("transform", code, message, fld, value))
 
+        table = spec.table
+        if spec.route:
+            kind = (src.get(spec.route.field) or "").strip()
+            table = spec.route.tables.get(kind) or next(
+                (t for k, t in spec.route.tables.items() if k.casefold() == kind.casefold()), None)
+            if table is None:
+                out.reject = problem("transform", "unknown_type",
+                                     f"{spec.route.field} {kind!r} is not one of {sorted(spec.route.tables)}",
+                                     spec.route.field, kind)
+                return out
+
         body: dict[str, Any] = dict(spec.constants)
         for f in spec.fields:
             raw = src.get(f.source)
             if raw is None or raw == "":
+                continue
+            if f.kind == "currency":
+                currency = self.ctx.currencies.get(raw.strip().upper())
+                if currency is None:
+                    out.reject = problem("transform", "unknown_currency",
+                                         f"currency {raw!r} is not a transactioncurrency in Dynamics 365 (known: "
+                                         f"{', '.join(sorted(self.ctx.currencies)) or 'none'}); add it, then rerun",
+                                         f.source, raw)
+                    return out
+                body[f"{f.target}@odata.bind"] = f"/transactioncurrencies({currency})"
                 continue
             try:
                 body[f.target] = self.convert(f.kind, raw, f.source, f.options, f.option_default)
@@ -106,17 +146,28 @@ class Transformer:
                 warn("invalid_value", c.label, f"{e}; the value was not migrated", raw)
 
         for lk in spec.lookups:
-            target_set, target_key_column, loaded = self.ctx.lookup_targets[lk.target]
-            ref = src.get(lk.source)
-            if ref and ref in loaded:
-                body[f"{lk.nav}@odata.bind"] = key_ref(target_set, target_key_column, ref)
+            ref = (src.get(lk.source) or "").strip()
+            target_name = lk.target
+            if isinstance(lk.target, Mapping):
+                kind = (src.get(lk.type_field) or "").strip()
+                target_name = lk.target.get(kind)
+                if target_name is None:
+                    why = f"{lk.type_field} {kind!r} is not one of {sorted(lk.target)}"
+                    if lk.missing == "reject":
+                        out.reject = problem("transform", "unknown_type", why, lk.type_field, kind)
+                        return out
+                    warn("missing_parent", lk.type_field, f"{why}; the link was not migrated", kind)
+                    continue
+            target = self.ctx.lookup_targets[target_name]
+            nav = lk.nav_for(table, target.table)
+            if ref and f"{target.key_prefix}{ref}" in target.loaded:
+                body[f"{nav}@odata.bind"] = key_ref(target.entity_set, target.key_column, f"{target.key_prefix}{ref}")
                 continue
             why = (f"{lk.source} is empty" if not ref
-                   else f"{lk.source} {ref!r} is not a migrated {lk.target} (missing in the source or rejected)")
+                   else f"{lk.source} {ref!r} is not a migrated {target_name} (missing in the source or rejected)")
             if lk.missing == "placeholder":
-                placeholder = f"{self.spec.source}-placeholder"
-                body[f"{lk.nav}@odata.bind"] = key_ref(target_set, target_key_column, placeholder)
-                warn("placeholder_parent", lk.source, f"{why}; attached to the placeholder {lk.target}", ref)
+                body[f"{nav}@odata.bind"] = key_ref(target.entity_set, target.key_column, f"{spec.source}-placeholder")
+                warn("placeholder_parent", lk.source, f"{why}; attached to the placeholder {target_name}", ref)
             elif lk.missing == "omit":
                 if ref:
                     warn("missing_parent", lk.source, f"{why}; the link was not migrated", ref)
@@ -142,8 +193,18 @@ class Transformer:
                      src[spec.created_field])
 
         if spec.shape:
-            body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)))
-        out.row = {"key": key, "body": body, "row": src.get("_row")}
+            body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)),
+                              Shaping(self, table))
+        row: dict[str, Any] = {"key": key, "body": body, "row": src.get("_row")}
+        if spec.route:
+            row["table"] = table
+        if table in ID_KEYED:
+            row["key"], row["source_key"] = note_id(spec.source, spec.name, key), key
+        if spec.close:
+            closing = spec.close.when(src, body)
+            if closing:
+                row["close"] = {"action": closing[0], "params": closing[1]}
+        out.row = row
         return out
 
     def convert(self, kind: str, raw: str, column: str, options, option_default) -> Any:
@@ -171,6 +232,31 @@ class Transformer:
                 return option_default
             raise values.FieldError(column, f"{raw!r} is not one of the options {sorted(options or {})}")
         raise ValueError(f"unknown field kind {kind!r}")
+
+
+@dataclass
+class Shaping:
+    """What an object's ``shape`` hook may use: value conversion, the run's context, the row's table."""
+
+    transformer: Transformer
+    table: str
+
+    @property
+    def ctx(self) -> TransformContext:
+        return self.transformer.ctx
+
+    def convert(self, kind: str, raw: str, column: str = "") -> Any:
+        return self.transformer.convert(kind, raw, column, None, None)
+
+    def try_convert(self, kind: str, raw: str | None, column: str, warn: Callable[[str, str, str], None]) -> Any:
+        """Convert or warn (and return None): for values a shape hook carries over."""
+        if raw is None or raw == "":
+            return None
+        try:
+            return self.convert(kind, raw, column)
+        except values.FieldError as e:
+            warn("invalid_value", column, f"{e}; the value was not migrated")
+            return None
 
 
 def as_json_number(value: Decimal) -> float:

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from . import errors as E
 from .errors import DataverseError
 from .odata import GUID_RE, compile_filter, parse_key, parse_orderby, parse_select, split_segment
-from .schema import (DATETIME, DECIMAL, INTEGER, LOOKUP_TYPES, MEMO, MONEY, OPTION_TYPES, PICKLIST,
+from .schema import (DATETIME, DECIMAL, INTEGER, LOOKUP, LOOKUP_TYPES, MEMO, MONEY, OPTION_TYPES, PICKLIST,
                      STRING, Column, KeyDef, TableDef, custom_table)
 from .store import _CONVERTERS, BUSINESS_UNIT_ID, MIGRATION_APP_USER_ID, ORGANIZATION_ID, Store
 
@@ -167,6 +167,9 @@ class DataverseCore:
         if name == "EntityDefinitions":
             ctx.kind = "metadata"
             return self._metadata(ctx, key_text, segs[1:])
+        if name == "RelationshipDefinitions":
+            ctx.kind = "metadata"
+            return self._relationships(ctx, key_text, segs[1:])
         if name in ("WinOpportunity", "LoseOpportunity", "CloseIncident") and key_text is None and len(segs) == 1:
             if ctx.method != "POST":
                 raise E.method_not_allowed()
@@ -797,6 +800,67 @@ class DataverseCore:
                 return Resp.json(200, {"@odata.context": f"{ctx.api}$metadata#EntityDefinitions"
                                                          f"('{t.metadata_id}')/Keys/$entity", **d})
             raise E.segment_not_found(rest[0])
+
+    def _relationships(self, ctx: Ctx, key_text: str | None, rest: list[str]) -> Resp:
+        """One-to-many relationships: how Dataverse adds a lookup column to a table.
+
+        ``POST RelationshipDefinitions`` with a ``OneToManyRelationshipMetadata`` whose ``Lookup`` is a
+        ``LookupAttributeMetadata`` creates the lookup on ``ReferencingEntity``; its single-valued
+        navigation property is the lookup's SchemaName. ``GET RelationshipDefinitions(SchemaName='x')``
+        reads one back (404 when missing)."""
+        store = self.store
+        if rest:
+            raise E.segment_not_found(rest[0])
+        if ctx.method == "GET":
+            if key_text is None:
+                with store.lock:
+                    return Resp.json(200, {"@odata.context": ctx.api + "$metadata#RelationshipDefinitions",
+                                           "value": list(store.relationships.values())})
+            m = re.fullmatch(r"SchemaName='([^']*)'", key_text or "")
+            with store.lock:
+                rel = store.relationships.get(m.group(1).lower()) if m else None
+            if rel is None:
+                raise DataverseError(404, "0x80040217", f"Could not find relationship {key_text}.")  # *inferred*
+            return Resp.json(200, {"@odata.context": ctx.api + "$metadata#RelationshipDefinitions/$entity", **rel})
+        if ctx.method != "POST" or key_text is not None:
+            raise E.method_not_allowed()
+        body = parse_json_body(ctx.body)
+        otype = str(body.get("@odata.type", "")).replace("Microsoft.Dynamics.CRM.", "").lstrip("#")
+        if otype != "OneToManyRelationshipMetadata":
+            raise DataverseError(400, E.INVALID_ARGUMENT, "Only OneToManyRelationshipMetadata is supported.")
+        schema = body.get("SchemaName")
+        referenced, referencing = body.get("ReferencedEntity"), body.get("ReferencingEntity")
+        lookup = body.get("Lookup") or {}
+        if not isinstance(schema, str) or not schema:
+            raise DataverseError(400, E.INVALID_ARGUMENT, "SchemaName is required.")
+        with store.transaction() as txn:
+            if schema.lower() in store.relationships:
+                raise DataverseError(400, "0x80047013", f"A relationship with the name {schema} already exists.")
+            target, t = store.tables.get(str(referenced).lower()), store.tables.get(str(referencing).lower())
+            if target is None or t is None:
+                raise DataverseError(400, E.INVALID_ARGUMENT,
+                                     f"Entity '{referenced if target is None else referencing}' does not exist.")
+            lk_schema = lookup.get("SchemaName")
+            if not isinstance(lk_schema, str) or not lk_schema:
+                raise DataverseError(400, E.INVALID_ARGUMENT, "Lookup.SchemaName is required.")
+            store.check_prefix(lk_schema, "Attribute")
+            name = lk_schema.lower()
+            if name in t.columns:
+                raise DataverseError(400, "0x80044363", f"An attribute with the specified name {name} already "
+                                                        "exists. Please specify a unique name.")
+            req = lookup.get("RequiredLevel") or {}
+            col = Column(name, LOOKUP, targets=(target.logical_name,), navs={lk_schema: target.logical_name},
+                         required=req.get("Value", "None") if isinstance(req, dict) else "None", custom=True,
+                         schema_name=lk_schema, display_name=label_text(lookup.get("DisplayName")) or lk_schema)
+            t.columns[name] = col
+            t.index()
+            rel = {"MetadataId": str(uuid.uuid4()), "SchemaName": schema, "ReferencedEntity": target.logical_name,
+                   "ReferencingEntity": t.logical_name, "ReferencedAttribute": target.primary_id,
+                   "ReferencingAttribute": name, "ReferencingEntityNavigationPropertyName": lk_schema,
+                   "RelationshipType": "OneToManyRelationship"}
+            store.relationships[schema.lower()] = rel
+            txn.meta_dirty = True
+        return Resp(204, [("OData-EntityId", f"{ctx.api}RelationshipDefinitions({rel['MetadataId']})")])
 
     def _column_from_metadata(self, body: dict, t: TableDef | None) -> Column:
         otype = str(body.get("@odata.type", "")).lstrip("#").replace("Microsoft.Dynamics.CRM.", "")

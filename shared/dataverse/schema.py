@@ -300,3 +300,44 @@ async def ensure_table(
     await client.request("POST", "EntityDefinitions", json=body, headers=_solution_headers(client, solution))
     log.info("table %s created", logical)
     return True
+
+
+async def ensure_lookup(
+    client: DataverseClient,
+    referencing_table: str,
+    lookup_schema_name: str,
+    referenced_table: str,
+    display_name: str,
+    *,
+    relationship_schema_name: str | None = None,
+    solution: str | None = None,
+) -> bool:
+    """Add a lookup column ``referencing_table.lookup_schema_name -> referenced_table`` if missing.
+
+    Dataverse creates lookups through a one-to-many relationship (``POST RelationshipDefinitions``
+    with a ``LookupAttributeMetadata``); the lookup's single-valued navigation property, used in
+    ``<nav>@odata.bind``, is its SchemaName. True if created.
+    """
+    if lookup_schema_name.lower() in await existing_attributes(client, referencing_table):
+        return False
+    rel = relationship_schema_name or f"{lookup_schema_name.split('_', 1)[0]}_{referenced_table}_{referencing_table}"
+    body = {
+        "@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+        "SchemaName": rel,
+        "ReferencedEntity": referenced_table,
+        "ReferencingEntity": referencing_table,
+        "ReferencedAttribute": f"{referenced_table}id",
+        "CascadeConfiguration": {"Assign": "NoCascade", "Delete": "RemoveLink", "Merge": "NoCascade",
+                                 "Reparent": "NoCascade", "Share": "NoCascade", "Unshare": "NoCascade"},
+        "Lookup": {
+            "@odata.type": "Microsoft.Dynamics.CRM.LookupAttributeMetadata",
+            "AttributeType": "Lookup",
+            "AttributeTypeName": {"Value": "LookupType"},
+            "SchemaName": lookup_schema_name,
+            "DisplayName": label(display_name),
+            "RequiredLevel": {"Value": "None", "CanBeChanged": True,
+                              "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
+        },
+    }
+    await client.request("POST", "RelationshipDefinitions", json=body, headers=_solution_headers(client, solution))
+    return True

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import worketc
-from .spec import Column, DependencyError, Field, Lookup, ObjectSpec, waves
+from .spec import (ENTITY_SETS, ID_KEYED, Close, Column, DependencyError, Field, Lookup, ObjectSpec, Route,
+                   entity_set, key_column, waves)
 
 SOURCES: dict[str, dict[str, ObjectSpec]] = {
     "worketc": worketc.OBJECTS,
@@ -24,5 +25,6 @@ def catalogue(source_kind: str) -> dict[str, ObjectSpec]:
 
 
 __all__ = [
-    "Column", "DependencyError", "Field", "Lookup", "ObjectSpec", "SOURCES", "SOURCE_KINDS", "catalogue", "waves",
+    "Close", "Column", "DependencyError", "ENTITY_SETS", "Field", "ID_KEYED", "Lookup", "ObjectSpec", "Route",
+    "SOURCES", "SOURCE_KINDS", "catalogue", "entity_set", "key_column", "waves",
 ]

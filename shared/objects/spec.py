@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
 FieldKind = Literal[
-    "string", "memo", "email", "url", "phone", "date", "datetime", "decimal", "money", "int", "bool", "option"
+    "string", "memo", "email", "url", "phone", "date", "datetime", "decimal", "money", "int", "bool", "option",
+    "currency",  # ISO code -> transactioncurrencyid@odata.bind (and the migration price list, see PRICE_LIST)
 ]
-Pipeline = Literal["records", "owners", "custom_fields"]
+Pipeline = Literal["records", "owners", "custom_fields", "config", "inventory"]
 OnMissing = Literal["reject", "omit", "placeholder"]
 
 
@@ -34,12 +35,49 @@ class Field:
 
 @dataclass(frozen=True)
 class Lookup:
-    """A source column holding another object's source id -> an ``@odata.bind`` by alternate key."""
+    """A source column holding another object's source id -> an ``@odata.bind`` by alternate key.
+
+    ``target`` is an object name, or for a polymorphic reference (WORKetc's RegardingType +
+    RegardingID) a mapping from the value of ``type_field`` to an object name. ``nav`` is the
+    single-valued navigation property; it may say ``{target_table}`` and ``{table}`` (the row's own
+    table), e.g. ``regardingobjectid_{target_table}_{table}``; a mapping gives one per row table.
+    """
 
     source: str
-    target: str  # object name, e.g. "company"
-    nav: str  # single-valued navigation property, e.g. "parentcustomerid_account"
+    target: str | Mapping[str, str]
+    nav: str | Mapping[str, str]
     missing: OnMissing = "reject"
+    type_field: str | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.target.values()) if isinstance(self.target, Mapping) else (self.target,)
+
+    def nav_for(self, table: str, target_table: str) -> str:
+        template = self.nav if isinstance(self.nav, str) else self.nav.get(table, self.nav.get("*", ""))
+        return template.format(table=table, target_table=target_table)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One source file, several tables: the value of ``field`` picks the row's table."""
+
+    field: str
+    tables: Mapping[str, str]  # source value -> Dataverse logical name
+
+
+@dataclass(frozen=True)
+class Close:
+    """Closing a record the Dataverse way after it is loaded (a state no upsert may set).
+
+    ``when(row) -> (action, params) | None``; ``params`` names the close activity (e.g.
+    ``{"Status": 3, "OpportunityClose": {...}}``) without its bind to the record, which the loader
+    adds as ``<activity>.<bind>@odata.bind`` once the record's id is known.
+    """
+
+    activity: str  # OpportunityClose | IncidentResolution
+    bind: str  # opportunityid | incidentid
+    when: Callable[[dict], tuple[str, dict] | None]
 
 
 @dataclass(frozen=True)
@@ -47,11 +85,13 @@ class Column:
     """A column the engine itself adds to a table (beyond the source's custom fields)."""
 
     logical_name: str
-    type: Literal["String", "Memo", "Picklist", "Decimal", "Money", "Integer", "Boolean", "DateTime"]
+    type: Literal["String", "Memo", "Picklist", "Decimal", "Money", "Integer", "Boolean", "DateTime", "Lookup"]
     label: str
     max_length: int | None = None
     options: tuple[tuple[int, str], ...] = ()
     date_only: bool = False
+    target: str | None = None  # Lookup: the referenced table
+    table: str | None = None  # for objects that write several tables: which one (default: all)
 
 
 @dataclass(frozen=True)
@@ -78,12 +118,66 @@ class ObjectSpec:
     #: the body of this table's placeholder row, for lookups declared with missing="placeholder"
     placeholder: Mapping[str, Any] | None = None
     required: bool = False  # the source file must exist
-    #: extra per-row mapping: (row, body, warn) -> body; for what a field map cannot say
-    shape: Callable[[dict, dict, Callable[[str, str, str], None]], dict] | None = None
+    #: prepended to source ids where two objects share a table (contractors and contacts)
+    key_prefix: str = ""
+    #: one file, several tables (activities), or None: every row goes to ``table``
+    route: Route | None = None
+    #: after loading, close records the Dataverse way (won/lost deals, resolved tickets)
+    close: Close | None = None
+    #: the activity that writes a transformed chunk (documents go to SharePoint instead)
+    load_activity: str = "load_chunk"
+    #: create one migration price list per currency before loading (invoices require one)
+    price_lists: bool = False
+    #: lines for the report: what the object does not carry and why
+    notes: tuple[str, ...] = ()
+    #: a custom table the engine creates (schema name, display name, plural) before loading
+    custom_table: tuple[str, str, str] | None = None
+    #: extra per-row mapping for what a field map cannot say: (source row, body, warn(code, field,
+    #: message), shaping) -> body; ``shaping`` (shared.transform.Shaping) converts values and knows the
+    #: run's context (configuration documents, currencies) and the row's table
+    shape: Callable[[dict, dict, Callable[[str, str, str], None], Any], dict] | None = None
+    #: objects whose configuration documents the shape hook reads (``shaping.ctx.config[name]``)
+    uses_config: tuple[str, ...] = ()
+    #: pipeline "config": staged rows -> (configuration document, rejects as (row, field, code, message))
+    configure: Callable[[list[dict]], tuple[dict, list[tuple[dict, str, str, str]]]] | None = None
+    #: pipeline "inventory": staged rows -> ({report file name: text}, rejects as above)
+    inventory: Callable[[list[dict]], tuple[dict[str, str], list[tuple[dict, str, str, str]]]] | None = None
+    #: (file name, columns): a listing of the staged rows for the report (e.g. contractor roles)
+    listing: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def placeholder_key(self) -> str:
         return f"{self.source}-placeholder"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table this object writes rows into."""
+        if self.route:
+            return tuple(dict.fromkeys(self.route.tables.values()))
+        return (self.table,) if self.table else ()
+
+
+#: Dataverse entity set names of the tables the catalogues write (custom tables: logical name + "s")
+ENTITY_SETS = {
+    "account": "accounts", "contact": "contacts", "lead": "leads", "opportunity": "opportunities",
+    "incident": "incidents", "invoice": "invoices", "invoicedetail": "invoicedetails", "task": "tasks",
+    "phonecall": "phonecalls", "appointment": "appointments", "email": "emails", "annotation": "annotations",
+    "knowledgearticle": "knowledgearticles", "systemuser": "systemusers", "pricelevel": "pricelevels",
+    "product": "products", "sharepointdocumentlocation": "sharepointdocumentlocations",
+    "sharepointsite": "sharepointsites", "transactioncurrency": "transactioncurrencies",
+}
+
+#: tables that cannot carry an alternate key column (annotation: CanCreateAttributes is False); their
+#: rows get a GUID derived from the source id and are upserted by primary key instead
+ID_KEYED = {"annotation": "annotationid"}
+
+
+def entity_set(table: str) -> str:
+    return ENTITY_SETS.get(table, f"{table}s")
+
+
+def key_column(spec: "ObjectSpec", table: str) -> str:
+    return ID_KEYED.get(table, spec.key_column)
 
 
 class DependencyError(ValueError):

@@ -56,3 +56,18 @@ async def reconcile_object(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 async def final_report(payload: dict) -> dict:
     return await steps.final_report(payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def build_config(payload: dict) -> dict:
+    return await steps.build_config(payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def write_inventory(payload: dict) -> dict:
+    return await steps.write_inventory(payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def transfer_documents(payload: dict) -> dict:
+    return await steps.transfer_documents(payload)

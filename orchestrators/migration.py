@@ -66,7 +66,7 @@ def migrate_object(context: df.DurableOrchestrationContext):
         ])
         status("loading", chunks=len(transformed))
         yield context.task_all([
-            context.call_activity_with_retry("load_chunk", RETRY, {**job, "chunk": t["chunk"]})
+            context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": t["chunk"]})
             for t in transformed if t["chunk"]
         ])
     else:

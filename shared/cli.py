@@ -65,7 +65,7 @@ class Progress:
 
 def report_table(report: dict) -> Table:
     t = Table(title=f"reconciliation: run {report['run_id']} ({report['status']})")
-    cols = ("object", "table", "source", "loaded", "created", "updated", "rejected", "warnings")
+    cols = ("object", "table", "source", "loaded", "created", "updated", "unchanged", "rejected", "warnings")
     for c in cols:
         t.add_column(c, justify="left" if c in ("object", "table") else "right")
     for o in report["objects"]:
@@ -97,12 +97,14 @@ async def _migrate(args: argparse.Namespace) -> int:
     with Live(progress.render(), console=console, refresh_per_second=4, transient=not sys.stderr.isatty()) as live:
         progress.live = live
         result = await driver.run("migration", run.model_dump(), instance_id=run.run_id)
-    for name in ("report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"):
+    report = json.loads(st.read_bytes("report/report.json"))
+    for name in report["files"]:
         (out / name).write_bytes(st.read_bytes(f"report/{name}"))
-    report = json.loads((out / "report.json").read_text())
     Console(width=max(Console().width, 110)).print(report_table(report))
-    console.print(f"report: {out / 'report.json'}  rejects: {out / 'rejects.csv'}  "
-                  f"owner queue: {out / 'owner_queue.csv'}")
+    for o in report["objects"]:
+        for note in o.get("notes", []):
+            console.print(f"[dim]{o['object']}: {note}")
+    console.print(f"in {out}: " + ", ".join(report["files"]))
     return 0 if result["status"] == "completed" else 2
 
 

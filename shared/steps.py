@@ -25,11 +25,13 @@ import logging
 import os
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
 from . import objects as catalogue_mod
 from .dataverse import loader, schema
 from .dataverse.client import DataverseClient, DataverseError
+from .dataverse.keys import encode_key
 from .dataverse.settings import DataverseSettings
 from .objects import ObjectSpec
 from .problems import Problem, to_csv
@@ -115,10 +117,12 @@ async def prepare_object(payload: dict) -> dict:
     st = _staging(run)
     done: dict = {"object": spec.name, "prepared": True, "placeholders": []}
     async with _dataverse(run) as dv:
-        if spec.custom_table:
-            schema_name, display, plural = spec.custom_table
-            await schema.ensure_table(dv, schema_name, display, display_collection_name=plural,
-                                      has_notes=True, has_activities=True)
+        await _ensure_custom_table(dv, spec)
+        if spec.fallback_table and not await schema.table_exists(dv, spec.table):
+            st.write_json(_obj(spec, "target.json"), {"table": spec.fallback_table})
+            done["table"] = spec.fallback_table
+            spec = replace(spec, table=spec.fallback_table, entity_set=catalogue_mod.entity_set(spec.fallback_table),
+                           columns=())
         await _ensure_table_keys(dv, spec)
         for lk in spec.lookups:
             if lk.missing != "placeholder":
@@ -140,6 +144,21 @@ async def prepare_object(payload: dict) -> dict:
             if spec.price_lists:
                 done["price_lists"] = await _ensure_price_lists(dv, spec, currencies)
     return done
+
+
+async def _ensure_custom_table(dv: DataverseClient, spec: ObjectSpec) -> None:
+    if spec.custom_table:
+        schema_name, display, plural = spec.custom_table
+        await schema.ensure_table(dv, schema_name, display, display_collection_name=plural,
+                                  has_notes=True, has_activities=True)
+
+
+def _effective(st: Staging, spec: ObjectSpec) -> ObjectSpec:
+    """The object as prepared for this environment (its fallback table, if the table is missing)."""
+    if spec.fallback_table and st.exists(_obj(spec, "target.json")):
+        table = st.read_json(_obj(spec, "target.json"))["table"]
+        return replace(spec, table=table, entity_set=catalogue_mod.entity_set(table), columns=())
+    return spec
 
 
 def price_list_key(source: str, iso: str) -> str:
@@ -357,8 +376,10 @@ async def deploy_custom_fields(payload: dict) -> dict:
             planned.setdefault(target.table, []).append(
                 ({"object": obj, "label": label, "column": column, "type": ftype}, col))
     columns: list[dict] = []
+    tables = {s.table: s for s in specs.values() if s.custom_fields_object}
     async with _dataverse(run) as dv:
         for table, items in planned.items():
+            await _ensure_custom_table(dv, tables[table])  # projects' custom fields go on wtc_project
             await schema.ensure_columns(dv, table, [c for _, c in items])
             for meta, col in items:
                 if meta["type"] == "Dropdown":
@@ -426,7 +447,9 @@ def _transform_context(run: RunConfig, spec: ObjectSpec, st: Staging) -> Transfo
     if st.exists("schema/custom_fields.json"):
         custom = [CustomColumn.from_dict(c) for c in st.read_json("schema/custom_fields.json")["columns"]]
     lookups = {}
-    for name in {t for lk in spec.lookups for t in lk.targets}:
+    referenced = {t for lk in spec.lookups for t in lk.targets}
+    referenced |= {d for d in spec.depends_on if specs[d].pipeline == "records"}  # what shape hooks may bind
+    for name in referenced:
         target = specs[name]
         keys_name = _obj(target, "loaded_keys.json")
         loaded = set(st.read_json(keys_name)) if st.exists(keys_name) else set()
@@ -450,6 +473,7 @@ async def transform_chunk(payload: dict) -> dict:
     if st.exists(summary_name):
         s = st.read_json(summary_name)
         return {k: s[k] for k in ("chunk", "rows", "rejected", "warnings")}
+    spec = _effective(st, spec)
     t = Transformer(spec, _transform_context(run, spec, st))
     rows, rejects, warnings, owners = [], [], [], Counter()
     for src in read_chunk(st, chunk["name"], chunk.get("sha256")):
@@ -501,6 +525,16 @@ async def load_chunk(payload: dict) -> dict:
     async with _dataverse(run) as dv:
         for table, idx in groups.items():
             ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(spec, table))
+            if spec.close:
+                # Closed records (won/lost deals, resolved cases) are read-only in Dataverse: a rerun
+                # leaves them as they are and says so.
+                closed = await _closed_records(dv, ref, [rows[i]["key"] for i in idx])
+                for i in idx:
+                    if rows[i]["key"] in closed:
+                        outcomes[i] = loader.RowOutcome(rows[i]["key"], "unchanged", None,
+                                                        "already closed in Dataverse; not updated",
+                                                        closed[rows[i]["key"]])
+                idx = [i for i in idx if outcomes[i] is None]
             for i, o in zip(idx, await loader.upsert_rows(dv, ref, [rows[i] for i in idx])):
                 outcomes[i] = o
             closing = [(rows[i], outcomes[i]) for i in idx if rows[i].get("close") and outcomes[i].status != "rejected"]
@@ -514,6 +548,20 @@ async def load_chunk(payload: dict) -> dict:
            "warnings": warnings}
     st.write_json(result_name, doc)
     return _load_summary(doc)
+
+
+async def _closed_records(dv: DataverseClient, ref: loader.TableRef, keys: list[str]) -> dict[str, str]:
+    """Source key -> id of the records among ``keys`` that exist and are no longer open."""
+    closed: dict[str, str] = {}
+    encoded = {encode_key(k): k for k in keys}
+    enc = list(encoded)
+    for i in range(0, len(enc), 200):
+        values = ",".join("'" + v.replace("'", "''") + "'" for v in enc[i:i + 200])
+        flt = (f"Microsoft.Dynamics.CRM.In(PropertyName='{ref.key_column}',PropertyValues=[{values}]) "
+               "and statecode ne 0")
+        async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, ref.key_column], filter=flt):
+            closed[encoded[rec[ref.key_column]]] = rec[ref.primary_id]
+    return closed
 
 
 async def _close_records(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef,
@@ -546,7 +594,7 @@ async def _close_records(dv: DataverseClient, spec: ObjectSpec, ref: loader.Tabl
 
 def _load_summary(doc: dict) -> dict:
     c = Counter(o["status"] for o in doc["outcomes"])
-    return {"created": c["created"], "updated": c["updated"], "rejected": c["rejected"]}
+    return {"created": c["created"], "updated": c["updated"], "unchanged": c["unchanged"], "rejected": c["rejected"]}
 
 
 # --------------------------------------------------------------------------- reconcile
@@ -560,7 +608,7 @@ async def reconcile_object(payload: dict) -> dict:
     extract = st.read_json(_obj(spec, "extract.json"))
     rejects = _problems(extract.get("rejects"))
     warnings: list[Problem] = []
-    created = updated = 0
+    created = updated = unchanged = 0
     loaded_keys: list[str] = []
     unmatched = Counter()
     staged = extract["staged"]
@@ -583,16 +631,18 @@ async def reconcile_object(payload: dict) -> dict:
                 else:
                     created += o["status"] == "created"
                     updated += o["status"] == "updated"
+                    unchanged += o["status"] == "unchanged"
                     loaded_keys.append(o["key"])
-        loaded = created + updated
+        loaded = created + updated + unchanged
     else:  # owners, custom fields, configuration, inventories: their step wrote result.json
         doc = st.read_json(_obj(spec, "result.json"))
         rejects += _problems(doc["problems"])
         loaded = doc["loaded"]
 
+    tables = ", ".join(_effective(st, spec).tables)
     report = {
-        "object": spec.name, "table": spec.table or None, "source": extract["source"], "staged": staged,
-        "loaded": loaded, "created": created, "updated": updated, "rejected": len(rejects),
+        "object": spec.name, "table": tables or None, "source": extract["source"], "staged": staged,
+        "loaded": loaded, "created": created, "updated": updated, "unchanged": unchanged, "rejected": len(rejects),
         "warnings": len(warnings), "unmatched_owners": dict(unmatched),
     }
     report["balanced"] = report["source"] == report["loaded"] + report["rejected"]
@@ -622,16 +672,27 @@ async def final_report(payload: dict) -> dict:
         warnings += probs["warnings"]
     queue = _owner_queue(st, reports)
     balanced = all(r["balanced"] for r in reports)
+    counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "warnings")
+    files = ["report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"]
+    for name in payload["objects"]:
+        spec = specs[name]
+        if spec.listing:
+            fname, columns = spec.listing
+            st.write_bytes(f"report/{fname}", _listing_csv(_staged_rows(st, spec), columns).encode("utf-8"))
+            files.append(fname)
+        if spec.pipeline == "inventory":
+            files += st.read_json(_obj(spec, "result.json"))["files"]
     report = {
         "run_id": run.run_id,
         "status": "completed" if balanced else "unbalanced",
         "source": run.source,
         "target": run.target,
-        "objects": [{k: r[k] for k in ("object", "table", "source", "loaded", "created", "updated", "rejected",
-                                       "warnings")} for r in reports],
-        "totals": {k: sum(r[k] for r in reports) for k in ("source", "loaded", "created", "updated", "rejected",
-                                                            "warnings")},
+        "objects": [{"object": r["object"], "table": r["table"], **{k: r.get(k, 0) for k in counts},
+                     **({"notes": list(specs[r["object"]].notes)} if specs[r["object"]].notes else {})}
+                    for r in reports],
+        "totals": {k: sum(r.get(k, 0) for r in reports) for k in counts},
         "owner_queue": len(queue),
+        "files": files,
     }
     st.write_json("report/report.json", report)
     st.write_bytes("report/rejects.csv", to_csv(rejects).encode("utf-8"))
@@ -657,6 +718,17 @@ def _owner_queue(st: Staging, reports: list[dict]) -> list[dict]:
     return sorted(queue.values(), key=lambda q: (-q["records"], q["email"]))
 
 
+def _listing_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows([[r.get(c) or "" for c in columns] for r in rows])
+    return buf.getvalue()
+
+
 def _queue_csv(queue: list[dict]) -> str:
     import csv
     import io
@@ -666,6 +738,13 @@ def _queue_csv(queue: list[dict]) -> str:
     w.writeheader()
     w.writerows(queue)
     return buf.getvalue()
+
+
+async def transfer_documents(payload: dict) -> dict:
+    """Documents and files: one transformed chunk -> SharePoint + sharepointdocumentlocation rows."""
+    from .documents import transfer_documents as transfer
+
+    return await transfer(payload)
 
 
 # --------------------------------------------------------------------------- registry
@@ -686,4 +765,5 @@ STEPS: dict[str, Step] = {
     "load_chunk": load_chunk,
     "reconcile_object": reconcile_object,
     "final_report": final_report,
+    "transfer_documents": transfer_documents,
 }

@@ -193,10 +193,14 @@ class Transformer:
                      src[spec.created_field])
 
         if spec.shape:
-            body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)),
-                              Shaping(self, table))
+            try:
+                body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)),
+                                  Shaping(self, table))
+            except Reject as r:
+                out.reject = problem("transform", r.code, r.message, r.field, src.get(r.field) if r.field else None)
+                return out
         row: dict[str, Any] = {"key": key, "body": body, "row": src.get("_row")}
-        if spec.route:
+        if table != spec.table:
             row["table"] = table
         if table in ID_KEYED:
             row["key"], row["source_key"] = note_id(spec.source, spec.name, key), key
@@ -234,6 +238,14 @@ class Transformer:
         raise ValueError(f"unknown field kind {kind!r}")
 
 
+class Reject(Exception):
+    """Raised by a shape hook: the row cannot load (a reason, never a silent drop)."""
+
+    def __init__(self, code: str, field: str | None, message: str):
+        super().__init__(message)
+        self.code, self.field, self.message = code, field, message
+
+
 @dataclass
 class Shaping:
     """What an object's ``shape`` hook may use: value conversion, the run's context, the row's table."""
@@ -247,6 +259,18 @@ class Shaping:
 
     def convert(self, kind: str, raw: str, column: str = "") -> Any:
         return self.transformer.convert(kind, raw, column, None, None)
+
+    def bind(self, target: str, ref: str | None) -> str | None:
+        """``/<set>(<key>='<ref>')`` when ``ref`` is a migrated row of object ``target``, else None."""
+        t = self.ctx.lookup_targets[target]
+        ref = (ref or "").strip()
+        if ref and f"{t.key_prefix}{ref}" in t.loaded:
+            return key_ref(t.entity_set, t.key_column, f"{t.key_prefix}{ref}")
+        return None
+
+    def placeholder(self, target: str) -> str:
+        t = self.ctx.lookup_targets[target]
+        return key_ref(t.entity_set, t.key_column, f"{self.transformer.spec.source}-placeholder")
 
     def try_convert(self, kind: str, raw: str | None, column: str, warn: Callable[[str, str, str], None]) -> Any:
         """Convert or warn (and return None): for values a shape hook carries over."""

@@ -563,7 +563,7 @@ class DataverseCore:
             prow = store.rows[parent][ref[1]]
             if prow.get("statecode") != 0:
                 if parent == "incident":
-                    raise DataverseError(400, E.INVALID_ARGUMENT, "Already Closed or Canceled")
+                    raise DataverseError(400, E.CASE_ALREADY_RESOLVED, E.CASE_ALREADY_RESOLVED_MESSAGE)
                 raise DataverseError(400, E.INVALID_ARGUMENT,
                                      "The opportunity cannot be closed because it is not open.")  # *inferred*
             values.setdefault("statecode", 1)

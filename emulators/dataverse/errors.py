@@ -133,3 +133,11 @@ def set_state_refused(logical_name: str, state_label: str, message_name: str) ->
                           f"This message can not be used to set the state of {logical_name} to {state_label}. "
                           f"In order to set state of {logical_name} to {state_label}, use the {message_name} "
                           "message instead.")
+
+
+# Updating or closing a resolved case. Code -2147220273 (0x800404CF) and message as reported from the
+# platform (daryllabar/XrmUnitTest issues #48/#70: OrganizationServiceFault of CloseIncident on a
+# resolved case). That an Update is refused the same way is *inferred*.
+CASE_ALREADY_RESOLVED = "0x800404cf"
+CASE_ALREADY_RESOLVED_MESSAGE = ("This case has already been resolved. Close and reopen the case record to see "
+                                 "the updates.")

@@ -72,6 +72,7 @@ class Store:
         self.lock = threading.RLock()
         self._local = threading.local()
         self.tables: dict[str, TableDef] = build_tables()
+        self.relationships: dict[str, dict] = {}  # lower-case SchemaName -> RelationshipDefinitions row
         self.by_set: dict[str, TableDef] = {t.entity_set: t for t in self.tables.values()}
         self.rows: dict[str, dict[str, dict]] = {name: {} for name in self.tables}
         self.indexes: dict[str, dict[str, dict[tuple, str]]] = {name: {} for name in self.tables}
@@ -392,6 +393,9 @@ class Store:
                 raise _missing(table, col)
 
     def _check_state(self, table: TableDef, values: dict, creating: bool, existing: dict | None) -> None:
+        if table.logical_name == "incident" and existing is not None and existing.get("statecode") == 1:
+            # A resolved case is read-only until it is reopened (SetState back to Active).
+            raise DataverseError(400, E.CASE_ALREADY_RESOLVED, E.CASE_ALREADY_RESOLVED_MESSAGE)
         if "statecode" not in values and "statuscode" not in values:
             return
         state_col, status_col = table.columns.get("statecode"), table.columns.get("statuscode")

@@ -126,6 +126,9 @@ class ObjectSpec:
     close: Close | None = None
     #: the activity that writes a transformed chunk (documents go to SharePoint instead)
     load_activity: str = "load_chunk"
+    #: where rows go when ``table`` does not exist in the environment (knowledgearticle without
+    #: Knowledge Management -> annotation); decided when the object is prepared
+    fallback_table: str | None = None
     #: create one migration price list per currency before loading (invoices require one)
     price_lists: bool = False
     #: lines for the report: what the object does not carry and why

@@ -35,7 +35,8 @@ def test_worketc_catalogue_loads_accounts_before_contacts():
     assert order.index("custom_field") < order.index("company")
     for s in specs.values():
         for lk in s.lookups:
-            assert lk.target in s.depends_on, f"{s.name} looks up {lk.target} without depending on it"
+            for target in lk.targets:
+                assert target in s.depends_on, f"{s.name} looks up {target} without depending on it"
 
 
 def test_unknown_source_kind():

@@ -143,3 +143,22 @@ def test_activity_failure_is_thrown_into_the_orchestrator():
     ctx.call_activity_with_retry.side_effect = lambda *a: failing
     with pytest.raises(RuntimeError, match="boom"):
         drive(registered("migration"), ctx)
+
+
+def test_every_step_is_registered_as_an_activity_and_every_activity_is_a_step():
+    from activities.migration import bp as activities_bp
+    from shared.steps import STEPS
+
+    registered = {fb.build().get_function_name() for fb in activities_bp._function_builders}
+    assert registered == set(STEPS)
+
+
+def test_every_activity_an_object_names_exists():
+    from shared.objects import SOURCES
+    from shared.steps import STEPS
+
+    for specs in SOURCES.values():
+        for spec in specs.values():
+            assert spec.load_activity in STEPS, spec.name
+            if spec.pipeline != "records":
+                assert orch.PIPELINE_ACTIVITY[spec.pipeline] in STEPS, spec.name

@@ -71,6 +71,8 @@ import asyncio
 import logging
 import os
 import re
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -165,10 +167,30 @@ def _open_csv(run: RunConfig, body: dict) -> BinaryIO:
         raise DocumentUnavailable("missing_file", f"files/{rel} cannot be read: {e}")
 
 
-#: run.source -> opener. A SOAP source registers one that downloads the binary to a temporary file
-#: (``tempfile.TemporaryFile()``, rewound) and returns it: callers only need a readable, ideally
-#: seekable, binary stream and close it when done.
-OPENERS: dict[str, Callable[[RunConfig, dict], BinaryIO]] = {"worketc-csv": _open_csv}
+_soap_clients = threading.local()  # zeep clients are not thread-safe: one per thread and tenant
+
+
+def _open_soap(run: RunConfig, body: dict) -> BinaryIO:
+    """Download the binary through WORKetc's API to a temporary file (constant memory), sha256 checked."""
+    from .sources import WorketcSoapSource
+    from .sources.worketc.soap import WorketcError
+
+    cache = _soap_clients.__dict__.setdefault("by_input", {})
+    source = cache.get(run.input) or cache.setdefault(run.input, WorketcSoapSource(run.input))
+    fd, name = tempfile.mkstemp(prefix="worketc-doc-")
+    os.close(fd)
+    try:
+        source.client.download_document({"EntityID": body.get("EntityID"), "Sha256": body.get("Sha256")}, name)
+        return open(name, "rb")  # unlinked below: the open file stays readable until closed
+    except WorketcError as e:
+        raise DocumentUnavailable("missing_file", f"{body.get('FileName')!r} (EntityID {body.get('EntityID')}): "
+                                                  f"the WORKetc API did not give the file: {e}")
+    finally:
+        os.unlink(name)
+
+
+#: run.source -> opener: a readable, ideally seekable, binary stream the caller closes.
+OPENERS: dict[str, Callable[[RunConfig, dict], BinaryIO]] = {"worketc-csv": _open_csv, "worketc-soap": _open_soap}
 
 
 def open_document(run: RunConfig, body: dict) -> BinaryIO:

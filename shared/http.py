@@ -38,6 +38,13 @@ def unregister_transport(base_url: str) -> None:
         _overrides.pop(_origin(base_url), None)
 
 
+def transport_key(url: str) -> int | None:
+    """Identifies the registered transport for ``url`` (for caches of clients)."""
+    with _lock:
+        factory = _overrides.get(_origin(url))
+    return id(factory) if factory else None
+
+
 def transport_for(url: str) -> httpx.AsyncBaseTransport | None:
     with _lock:
         factory = _overrides.get(_origin(url))

@@ -20,7 +20,10 @@ Staging layout under ``runs/<run_id>/``::
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
+from contextlib import asynccontextmanager
 import logging
 import os
 import re
@@ -28,6 +31,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
+from . import http as shared_http
 from . import objects as catalogue_mod
 from .dataverse import loader, schema
 from .dataverse.client import DataverseClient, DataverseError
@@ -60,10 +64,24 @@ def _staging(run: RunConfig) -> Staging:
     return open_staging(run.staging, prefix=run.prefix)
 
 
-def _dataverse(run: RunConfig) -> DataverseClient:
+#: one open client per event loop and settings: activities that run at once in one worker share its
+#: connection pool and, above all, its throttling state (adaptive concurrency, Retry-After pauses per
+#: identity), instead of each pushing its own window against the same per-user limits
+_CLIENTS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _dataverse(run: RunConfig):
     # Identities, limits and the CA bundle come from the environment (app settings); the target
     # environment URL is the run's.
-    return DataverseClient(DataverseSettings.from_env(env={**os.environ, "DATAVERSE_URL": run.target}))
+    settings = DataverseSettings.from_env(env={**os.environ, "DATAVERSE_URL": run.target})
+    clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    key = (settings.model_dump_json(), shared_http.transport_key(settings.url))
+    client = clients.get(key)
+    if client is None:
+        client = clients[key] = DataverseClient(settings)
+        await client.__aenter__()
+    yield client
 
 
 def _obj(spec: ObjectSpec, *parts: str) -> str:
@@ -81,13 +99,13 @@ async def discover(payload: dict) -> dict:
     """Which of the catalogue's objects this source has, and the waves to load them in."""
     run = _run(payload)
     specs = catalogue_mod.catalogue(run.source)
-    source = open_source(run)
-    present, missing = [], []
-    for spec in specs.values():
-        if source.has(spec):
-            present.append(spec.name)
-        elif spec.required:
-            missing.append(spec.file)
+    def look() -> dict[str, bool]:  # blocking: files or the tenant's WSDL
+        source = open_source(run)
+        return {name: source.has(spec) for name, spec in specs.items()}
+
+    has = await asyncio.to_thread(look)
+    present = [n for n in specs if has[n]]
+    missing = [s.file for n, s in specs.items() if not has[n] and s.required]
     if missing:
         raise ValueError(f"the source lacks required files: {', '.join(missing)} (in {run.input})")
     if run.only:
@@ -239,8 +257,9 @@ async def extract_object(payload: dict) -> dict:
                 row[spec.key_field] = key
             yield row
 
-    manifest = write_chunks(st, _obj(spec, "extract"), good_rows(), object_name=spec.name,
-                            chunk_size=run.chunk_size)
+    # Reading the source blocks (files, zeep): keep it off the event loop that other activities share.
+    manifest = await asyncio.to_thread(write_chunks, st, _obj(spec, "extract"), good_rows(),
+                                       object_name=spec.name, chunk_size=run.chunk_size)
     summary = {
         "object": spec.name,
         "source": counts["source"],

@@ -300,6 +300,23 @@ class DataverseCore:
             return lambda r: r.get(cname)
         return resolve
 
+    _IN_KEY = re.compile(r"^\s*Microsoft\.Dynamics\.CRM\.In\(PropertyName='(\w+)',\s*PropertyValues=\[((?:'(?:[^']|'')*'\s*,?\s*)*)\]\)")
+
+    def _candidates(self, table: TableDef, flt: str | None) -> list[dict] | None:
+        """Rows an ``In(...)`` on an active single-column alternate key can match, from the key's index
+        (as the platform uses the key's index) instead of a table scan; the full filter still applies.
+        Only when the ``In`` is a top-level conjunct (no ``or`` after it)."""
+        m = self._IN_KEY.match(flt or "")
+        if not m or table.settling or " or " in flt[m.end():].lower():
+            return None
+        key = next((k for k in table.active if k.attributes == (m.group(1),)), None)
+        if key is None:
+            return None
+        index, rows = self.store.indexes[table.logical_name][key.logical_name], self.store.rows[table.logical_name]
+        values = [v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", m.group(2))]
+        ids = dict.fromkeys(rid for v in values if (rid := index.get((v.lower(),))) is not None)
+        return [rows[rid] for rid in ids]
+
     def _query(self, ctx: Ctx, table: TableDef) -> Resp:
         q = ctx.query
         select = parse_select(q.get("$select"))
@@ -329,7 +346,9 @@ class DataverseCore:
         if annotate:
             applied.append(f'odata.include-annotations="{pref["odata.include-annotations"]}"')
         with self.store.lock:
-            rows = self.store.rows[table.logical_name].values()
+            rows = self._candidates(table, q.get("$filter"))
+            if rows is None:
+                rows = self.store.rows[table.logical_name].values()
             matched = [r for r in rows if pred(r)] if pred else list(rows)
             for prop, desc in reversed(order):
                 cname = table.by_value_name[prop].name

@@ -210,7 +210,8 @@ async def ensure_alternate_key(
     *,
     display_name: str | None = None,
     timeout: float = 600.0,
-    poll_interval: float = 2.0,
+    poll_interval: float = 0.25,
+    max_poll_interval: float = 10.0,
     solution: str | None = None,
 ) -> dict:
     """Create the alternate key if missing and wait until its index is ``Active``.
@@ -235,6 +236,7 @@ async def ensure_alternate_key(
         await client.request("POST", path, json=body, headers=_solution_headers(client, solution))
         log.info("alternate key %s on %s(%s) created; waiting for its index", schema_name, table, ",".join(columns))
     deadline = time.monotonic() + timeout
+    interval = poll_interval  # grows: a fresh index is often quick, a big table's takes minutes
     while True:
         keys = (await client.get_json(path, params=select)).get("value", [])
         key = match(keys)
@@ -248,7 +250,8 @@ async def ensure_alternate_key(
             )
         if time.monotonic() >= deadline:
             raise SchemaError(f"alternate key {schema_name} on {table} still {status or 'missing'} after {timeout:.0f}s")
-        await asyncio.sleep(poll_interval)
+        await asyncio.sleep(interval)
+        interval = min(interval * 1.5, max_poll_interval)
 
 
 async def ensure_table(

@@ -612,6 +612,7 @@ def _document_shape(src: dict, body: dict, warn, s) -> dict:
     if f"{t.key_prefix}{ref}" not in t.loaded:
         raise Reject("missing_parent", "RegardingID",
                      f"RegardingID {ref!r} is not a migrated {target}; the file has no record to attach to")
+    body["EntityID"] = src.get("EntityID")  # the API downloads binaries by it
     body["regarding"] = {"object": target, "table": t.table, "entity_set": t.entity_set,
                          "key_column": t.key_column, "key": f"{t.key_prefix}{ref}"}
     return body

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulators import graph as graph_emulator
 from emulators.dataverse import create_app, mint_token
 from orchestrators.migration import ORCHESTRATORS
 from shared import http as shared_http
@@ -20,6 +21,8 @@ from shared.run import RunConfig
 from shared.steps import STEPS
 
 TARGET = "https://contoso.crm.dynamics.com"
+GRAPH = "https://graph.microsoft.com"
+SHAREPOINT = "https://contoso.sharepoint.com"
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +82,13 @@ async def make_env(monkeypatch, sample_export: Path, **app_options) -> Env:
     monkeypatch.setenv("DATAVERSE_TOKEN", token)
     for k in ("DATAVERSE_CLIENT_ID", "DATAVERSE_IDENTITIES", "DATAVERSE_USE_MANAGED_IDENTITY"):
         monkeypatch.delenv(k, raising=False)
+    graph = graph_emulator.create_app(file_host=SHAREPOINT)
+    for origin in (GRAPH, SHAREPOINT):
+        shared_http.register_transport(origin, lambda: httpx.ASGITransport(app=graph))
+    monkeypatch.setenv("GRAPH_TOKEN", graph_emulator.mint_token(graph))
+    monkeypatch.setenv("SHAREPOINT_SITE_URL", f"{SHAREPOINT}/sites/crm")
     env = Env(app, token)
+    env.graph = graph
     users = json.loads((sample_export.parent / "provisioned_users.json").read_text())
     for u in users:  # what the administrator does before a migration
         # (a POST retried after a dropped answer could create a user twice; keys make that visible)
@@ -93,7 +102,12 @@ async def make_env(monkeypatch, sample_export: Path, **app_options) -> Env:
 async def dataverse(monkeypatch, sample_export):
     env = await make_env(monkeypatch, sample_export)
     yield env
-    shared_http.unregister_transport(TARGET)
+    unregister()
+
+
+def unregister() -> None:
+    for origin in (TARGET, GRAPH, SHAREPOINT):
+        shared_http.unregister_transport(origin)
 
 
 def run_config(sample_export: Path, staging: str, **kw) -> RunConfig:

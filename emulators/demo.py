@@ -2,7 +2,8 @@
 
 1. generates a WORKetc sample export with realistic dirt (``emulators.sample_worketc``);
 2. starts the Dataverse emulator on a loopback port over HTTPS (a test CA made at start, because
-   MSAL refuses plain http), with service protection limits on (time-scaled);
+   MSAL refuses plain http), with service protection limits on (time-scaled), and the Microsoft Graph
+   emulator (SharePoint document library) beside it;
 3. provisions Dynamics 365 users the way an administrator would (POST systemusers);
 4. runs ``python -m shared.cli migrate`` against it, authenticating with MSAL client credentials;
 5. prints the reconciliation table and leaves ``out/demo/report.json``, ``rejects.csv``,
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from emulators.common.serve import serve_in_thread
+from emulators import graph as graph_emulator
 from emulators.dataverse import create_app
 
 CLIENT_ID, CLIENT_SECRET, TENANT = "11111111-2222-3333-4444-555555555555", "demo-secret", "contoso-demo"
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--companies", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--time-scale", type=float, default=0.02, help="service protection windows x this")
+    p.add_argument("--large-file-mb", type=int, default=12, help="one document this large (upload session)")
     args = p.parse_args(argv)
 
     out = Path(args.out).resolve()
@@ -45,12 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"1/4 generating a WORKetc export of {args.companies} companies in {export}")
     subprocess.run([sys.executable, "-m", "emulators.sample_worketc", "--out", str(export), "--companies",
-                    str(args.companies), "--seed", str(args.seed), "--users-out", str(users_file)], check=True)
+                    str(args.companies), "--seed", str(args.seed), "--users-out", str(users_file),
+                    "--large-file-mb", str(args.large_file_mb)], check=True)
 
     print("2/4 starting the Dataverse emulator (HTTPS, realistic service protection limits, time-scaled)")
     app = create_app(db=str(out / "dataverse.sqlite"), profile="realistic", time_scale=args.time_scale,
                      clients={CLIENT_ID: CLIENT_SECRET})
-    with serve_in_thread(app, tls=True) as server:
+    graph = graph_emulator.create_app()
+    with serve_in_thread(app, tls=True) as server, serve_in_thread(graph, tls=True) as sharepoint:
         env = {
             **os.environ,
             "DATAVERSE_URL": server.base_url,
@@ -59,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
             "DATAVERSE_CLIENT_ID": CLIENT_ID,
             "DATAVERSE_CLIENT_SECRET": CLIENT_SECRET,
             "DATAVERSE_CA_BUNDLE": server.ca_file,
+            "GRAPH_URL": f"{sharepoint.base_url}/v1.0",
+            "GRAPH_CA_BUNDLE": sharepoint.ca_file,
+            "GRAPH_TOKEN": graph_emulator.mint_token(graph),
+            "SHAREPOINT_SITE_URL": "https://contoso.sharepoint.com/sites/crm",
         }
-        print(f"    {server.base_url}/api/data/v9.2/ (CA {server.ca_file})")
+        print(f"    Dataverse {server.base_url}/api/data/v9.2/ (CA {server.ca_file})")
+        print(f"    Graph     {sharepoint.base_url}/v1.0/ (site contoso.sharepoint.com/sites/crm)")
 
         users = json.loads(users_file.read_text())
         print(f"3/4 provisioning {len(users)} Dynamics 365 users, as the administrator would")

@@ -9,7 +9,7 @@ A local folder (embedded default) or an Azure Blob Storage container behind one 
     for ref in read_manifest(staging, "account/extract").chunks:
         rows = read_chunk(staging, ref.name, ref.sha256)
 
-This package is a plain library: it never imports azure.functions / azure.durable_functions.
+This package is a plain library: it never imports the Azure Functions packages.
 """
 
 from .base import (

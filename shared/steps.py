@@ -424,18 +424,27 @@ def _row_problems(spec: ObjectSpec, stage: str, rejects: list[tuple[dict, str, s
             for row, fld, code, message in rejects]
 
 
+def _once(st: Staging, spec: ObjectSpec, stage: str, make: Callable[[list[dict]], tuple[dict, list]]) -> dict:
+    """Run a non-record object's work over its staged rows once; later calls read what it wrote."""
+    name = _obj(spec, "result.json")
+    if not st.exists(name):
+        rows = _staged_rows(st, spec)
+        extra, rejects = make(rows)
+        st.write_json(name, {"loaded": len(rows) - len(rejects), **extra,
+                             "problems": _row_problems(spec, stage, rejects)})
+    return st.read_json(name)
+
+
 async def build_config(payload: dict) -> dict:
     """A configuration object (e.g. project types and stage weights) -> a document later objects read."""
     run = _run(payload)
     spec = _spec(run, payload["object"])
-    st = _staging(run)
-    name = _obj(spec, "result.json")
-    if not st.exists(name):
-        rows = _staged_rows(st, spec)
+
+    def make(rows: list[dict]) -> tuple[dict, list]:
         config, rejects = spec.configure(rows)
-        st.write_json(name, {"loaded": len(rows) - len(rejects), "config": config,
-                             "problems": _row_problems(spec, "transform", rejects)})
-    doc = st.read_json(name)
+        return {"config": config}, rejects
+
+    doc = _once(_staging(run), spec, "transform", make)
     return {"loaded": doc["loaded"], "rejected": len(doc["problems"])}
 
 
@@ -444,15 +453,14 @@ async def write_inventory(payload: dict) -> dict:
     run = _run(payload)
     spec = _spec(run, payload["object"])
     st = _staging(run)
-    name = _obj(spec, "result.json")
-    if not st.exists(name):
-        rows = _staged_rows(st, spec)
+
+    def make(rows: list[dict]) -> tuple[dict, list]:
         files, rejects = spec.inventory(rows)
         for fname, text in files.items():
             st.write_bytes(f"report/{fname}", text.encode("utf-8"))
-        st.write_json(name, {"loaded": len(rows) - len(rejects), "files": sorted(files),
-                             "problems": _row_problems(spec, "inventory", rejects)})
-    doc = st.read_json(name)
+        return {"files": sorted(files)}, rejects
+
+    doc = _once(st, spec, "inventory", make)
     return {"loaded": doc["loaded"], "rejected": len(doc["problems"]), "files": doc["files"]}
 
 

@@ -1,0 +1,87 @@
+"""The transformer's rules, row by row: a value that cannot be carried warns, a row that cannot load is
+rejected with a reason, nothing vanishes."""
+
+from __future__ import annotations
+
+from shared.objects.worketc import ACTIVITY, COMPANY, CONTACT, DEAL, DOCUMENT
+from shared.transform import LookupTarget, TransformContext, Transformer, note_id
+
+
+def ctx(**kw) -> TransformContext:
+    targets = {name: LookupTarget(table, f"{table}s" if table != "opportunity" else "opportunities",
+                                  "wtc_sourceid", "", set(kw.pop(f"{name}_keys", [])))
+               for name, table in [("company", "account"), ("contact", "contact"), ("lead", "lead"),
+                                   ("deal", "opportunity"), ("project", "wtc_project"), ("ticket", "incident")]}
+    return TransformContext(owners=kw.pop("owners", {"owner@x.com": "u-1"}), default_owner=kw.pop("default", "u-0"),
+                            lookup_targets=targets, custom_columns=[], currencies={"AUD": "c-aud"}, **kw)
+
+
+def src(**fields) -> dict:
+    return {"_file": "x.csv", "_row": 7, **fields}
+
+
+def test_a_bad_value_warns_and_the_row_still_loads():
+    out = Transformer(COMPANY, ctx()).row(src(EntityID="1", Name="Acme", Email="bob@@acme", OwnerEmail="owner@x.com",
+                                              DateCreated="31/12/2023 09:00"))
+    assert out.reject is None
+    assert out.row["key"] == "1" and out.row["body"]["name"] == "Acme"
+    assert "emailaddress1" not in out.row["body"]
+    [w] = out.warnings
+    assert (w.field, w.code, w.row, w.file, w.value) == ("Email", "invalid_value", 7, "x.csv", "bob@@acme")
+    assert out.row["body"]["ownerid@odata.bind"] == "/systemusers(u-1)"
+    assert out.row["body"]["overriddencreatedon"] == "2023-12-30T22:00:00Z"  # Sydney summer time -> UTC
+
+
+def test_unknown_owner_gets_the_default_owner_and_is_queued():
+    out = Transformer(COMPANY, ctx()).row(src(EntityID="1", Name="A", OwnerEmail="Ghost@X.com"))
+    assert out.row["body"]["ownerid@odata.bind"] == "/systemusers(u-0)"
+    assert out.unmatched_owner == "ghost@x.com"
+
+
+def test_contact_without_a_migrated_company_goes_to_the_placeholder():
+    t = Transformer(CONTACT, ctx(company_keys=["10"]))
+    ok = t.row(src(EntityID="5", LastName="L", CompanyID="10"))
+    assert ok.row["body"]["parentcustomerid_account@odata.bind"] == "/accounts(wtc_sourceid='10')"
+    orphan = t.row(src(EntityID="6", LastName="L", CompanyID="99"))
+    assert orphan.row["body"]["parentcustomerid_account@odata.bind"] == "/accounts(wtc_sourceid='worketc-placeholder')"
+    assert [w.code for w in orphan.warnings] == ["placeholder_parent"]
+
+
+def test_keys_with_forbidden_characters_bind_encoded():
+    t = Transformer(CONTACT, ctx(company_keys=["A/B"]))
+    out = t.row(src(EntityID="5", LastName="L", CompanyID="A/B"))
+    assert out.row["body"]["parentcustomerid_account@odata.bind"] == "/accounts(wtc_sourceid='A~2FB')"
+
+
+def test_unknown_currency_rejects_the_deal_with_a_reason():
+    out = Transformer(DEAL, ctx()).row(src(EntityID="4", Name="D", Currency="XYZ", Stage="Proposal", Status="Open"))
+    assert out.row is None and out.reject.code == "unknown_currency" and out.reject.field == "Currency"
+
+
+def test_won_deal_carries_a_close_instruction_with_revenue_and_date():
+    out = Transformer(DEAL, ctx()).row(src(EntityID="4", Name="D", Currency="AUD", Amount="1200.50",
+                                           CloseDate="13/01/2023", Stage="Closed Won", Status="Won"))
+    body = out.row["body"]
+    assert body["salesstage"] == 3 and body["stepname"] == "4-Close" and "statecode" not in body
+    assert out.row["close"] == {"action": "WinOpportunity", "params": {"Status": 3, "OpportunityClose": {
+        "subject": "Won: D", "actualrevenue": 1200.5, "actualend": "2023-01-13T00:00:00Z"}}}
+
+
+def test_activities_route_by_type_and_notes_get_a_stable_guid():
+    t = Transformer(ACTIVITY, ctx(company_keys=["10"]))
+    call = t.row(src(EntityID="9", Type="Call", Subject="s", RegardingType="Company", RegardingID="10",
+                     Status="Completed", Direction="Incoming", Start="2024-01-01T10:00:00"))
+    assert call.row["table"] == "phonecall"
+    assert call.row["body"]["regardingobjectid_account_phonecall@odata.bind"] == "/accounts(wtc_sourceid='10')"
+    assert (call.row["body"]["statecode"], call.row["body"]["statuscode"]) == (1, 4)
+    note = t.row(src(EntityID="9", Type="Note", Subject="n", Body="text", RegardingType="Company", RegardingID="10"))
+    assert note.row["table"] == "annotation" and note.row["body"]["objectid_account@odata.bind"]
+    assert note.row["key"] == note_id("worketc", "activity", "9") and note.row["source_key"] == "9"
+    weird = t.row(src(EntityID="11", Type="Fax", Subject="f"))
+    assert weird.reject.code == "unknown_type" and weird.reject.field == "Type"
+
+
+def test_document_without_a_migrated_record_is_rejected_not_dropped():
+    out = Transformer(DOCUMENT, ctx()).row(src(EntityID="1", FileName="a.pdf", RegardingType="Company",
+                                               RegardingID="404", Path="1/a.pdf"))
+    assert out.row is None and out.reject.code == "missing_parent" and out.reject.row == 7

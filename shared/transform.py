@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import Decimal
 import uuid
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from .dataverse.keys import key_ref
 from .objects import ID_KEYED, ObjectSpec
@@ -281,13 +280,3 @@ class Shaping:
         except values.FieldError as e:
             warn("invalid_value", column, f"{e}; the value was not migrated")
             return None
-
-
-def as_json_number(value: Decimal) -> float:
-    return float(value)
-
-
-def transform_rows(spec: ObjectSpec, ctx: TransformContext, rows: Iterable[dict]) -> Iterable[Outcome]:
-    t = Transformer(spec, ctx)
-    for r in rows:
-        yield t.row(r)

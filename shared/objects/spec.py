@@ -148,6 +148,10 @@ class ObjectSpec:
     #: (file name, columns): a listing of the staged rows for the report (e.g. contractor roles)
     listing: tuple[str, tuple[str, ...]] | None = None
 
+    def __post_init__(self) -> None:
+        if self.table and not self.entity_set:  # derived from the table unless declared
+            object.__setattr__(self, "entity_set", entity_set(self.table))
+
     @property
     def placeholder_key(self) -> str:
         return f"{self.source}-placeholder"

@@ -543,6 +543,7 @@ async def load_chunk(payload: dict) -> dict:
     result_name = _obj(spec, "load", f"{part}.json")
     if st.exists(result_name):
         return _load_summary(st.read_json(result_name))
+    spec = _effective(st, spec)
     rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
     outcomes: list = [None] * len(rows)
     warnings: list[dict] = []

@@ -211,3 +211,39 @@ async def test_custom_fields_become_columns_with_values(dataverse, sample_export
     for c in read_csv(sample_export / "companies.csv"):
         if c["EntityID"] in accounts and c.get(text["Label"]):
             assert accounts[c["EntityID"]][col] == c[text["Label"]]
+
+
+@pytest.mark.azurite
+async def test_a_run_staged_in_blob_storage_lands_the_same(dataverse, sample_export, tmp_path,
+                                                           azurite_connection_string):
+    """The Function App stages in Blob Storage: the same run through Azurite, a real Storage server."""
+    from shared.staging import open_staging
+
+    conn = f"{azurite_connection_string};Container=it-{tmp_path.name.lower().replace('_', '-')[:40]}"
+    run = run_config(sample_export, conn, run_id="blob", only=["contact"])
+    result = await migrate(run)
+    assert result["status"] == "completed"
+    report = json.loads(open_staging(conn, prefix=run.prefix).read_bytes("report/report.json"))
+    objs = by_object(report)
+    assert set(objs) == {"user", "custom_field", "company", "contact"}
+    assert objs["contact"]["source"] == len(read_csv(sample_export / "contacts.csv"))
+    assert objs["contact"]["loaded"] == len(await dataverse.rows("contacts", "contactid"))
+    for o in report["objects"]:
+        assert o["source"] == o["loaded"] + o["rejected"]
+
+
+async def test_knowledge_base_falls_back_to_notes_without_knowledge_management(monkeypatch, sample_export,
+                                                                                tmp_path):
+    env = await make_env(monkeypatch, sample_export)
+    store = env.app.state.store
+    with store.lock:  # an environment without the Service module's knowledge management
+        table = store.tables.pop("knowledgearticle")
+        store.by_set.pop(table.entity_set)
+    run = run_config(sample_export, str(tmp_path / "s"), run_id="kb", only=["kb_article"])
+    assert (await migrate(run))["status"] == "completed"
+    notes = {n["subject"]: n for n in await env.rows("annotations", "subject,notetext")}
+    for src in read_csv(sample_export / "kb_articles.csv"):
+        note = notes[f"[{src['Category']}] {src['Title']}"]
+        assert note["notetext"] == src["Body"]
+    report = json.loads((tmp_path / "s" / run.prefix / "report" / "report.json").read_text())
+    assert by_object(report)["kb_article"]["table"] == "annotation"

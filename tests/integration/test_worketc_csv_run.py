@@ -117,11 +117,15 @@ async def test_a_run_killed_mid_load_resumes_to_the_same_state(monkeypatch, samp
     clean = await snapshot(clean_env)
 
     env = await make_env(monkeypatch, sample_export)  # a fresh Dataverse
-    loads = {"n": 0}
+    loads = {"company": 0, "dead": False}
 
     async def crashing_load(payload):
-        loads["n"] += 1
-        if loads["n"] >= 3:  # from the third load on, the machine is gone: retries fail too
+        # objects of a wave load in parallel: die at the third chunk of accounts, and from then on
+        # every load fails (retries too), as when the machine is gone
+        if payload["object"] == "company":
+            loads["company"] += 1
+            loads["dead"] |= loads["company"] >= 3
+        if loads["dead"]:
             raise MachineDied("the machine died")
         return await STEPS["load_chunk"](payload)
 

@@ -83,7 +83,7 @@ import httpx
 from .auth import StaticToken, token_provider_from_settings
 from .dataverse import loader
 from .dataverse.client import DataverseClient
-from .dataverse.keys import encode_key
+from .dataverse.keys import encode_key, in_filter
 from .dataverse.settings import DataverseSettings
 from .run import RunConfig
 from .sharepoint import (ContentMismatch, DriveItem, GraphError, GraphThrottled, SharePointClient,
@@ -506,9 +506,6 @@ async def _primary(dv: DataverseClient, table: str) -> tuple[str, str | None]:
     return _PRIMARY[k]
 
 
-def _in_filter(column: str, values: list[str]) -> str:
-    lits = ",".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"Microsoft.Dynamics.CRM.In(PropertyName='{column}',PropertyValues=[{lits}])"
 
 
 async def _find_records(dv: DataverseClient, table: str, entity_set: str, key_column: str,
@@ -519,7 +516,7 @@ async def _find_records(dv: DataverseClient, table: str, entity_set: str, key_co
     out: dict[str, _Record] = {}
     select = [c for c in (pid, pname, key_column) if c]
     for i in range(0, len(enc), IN_CHUNK):
-        async for rec in dv.get_all(entity_set, select=select, filter=_in_filter(key_column, enc[i:i + IN_CHUNK])):
+        async for rec in dv.get_all(entity_set, select=select, filter=in_filter(key_column, enc[i:i + IN_CHUNK])):
             src = encoded.get(rec.get(key_column))
             if src is not None:
                 out[src] = _Record(table, entity_set, key_column, src, rec[pid], rec.get(pname) if pname else None)
@@ -533,7 +530,7 @@ async def _existing_locations(dv: DataverseClient, keys: list[str]) -> dict[str,
     out: dict[str, str] = {}
     for i in range(0, len(enc), IN_CHUNK):
         async for rec in dv.get_all(LOCATION_TABLE.entity_set, select=[KEY_COLUMN, "relativeurl"],
-                                    filter=_in_filter(KEY_COLUMN, enc[i:i + IN_CHUNK])):
+                                    filter=in_filter(KEY_COLUMN, enc[i:i + IN_CHUNK])):
             if rec.get(KEY_COLUMN) in encoded and rec.get("relativeurl"):
                 out[encoded[rec[KEY_COLUMN]]] = rec["relativeurl"]
     return out

@@ -35,7 +35,7 @@ from . import http as shared_http
 from . import objects as catalogue_mod
 from .dataverse import loader, schema
 from .dataverse.client import DataverseClient, DataverseError
-from .dataverse.keys import encode_key
+from .dataverse.keys import encode_key, in_filter
 from .dataverse.settings import DataverseSettings
 from .objects import ObjectSpec
 from .problems import Problem, to_csv
@@ -179,15 +179,11 @@ def _effective(st: Staging, spec: ObjectSpec) -> ObjectSpec:
     return spec
 
 
-def price_list_key(source: str, iso: str) -> str:
-    return f"{source}-pricelist-{iso.upper()}"
-
-
 async def _ensure_price_lists(dv: DataverseClient, spec: ObjectSpec, currencies: dict[str, str]) -> int:
     """One migration price list per currency: invoices require a price list, WORKetc has none."""
     table = loader.TableRef("pricelevel", "pricelevels", spec.key_column)
     await _ensure_columns_and_key(dv, "pricelevel", spec.key_column, [])
-    rows = [{"key": price_list_key(spec.source, iso), "body": {
+    rows = [{"key": catalogue_mod.price_list_key(spec.source, iso), "body": {
         "name": f"{spec.source.upper() if len(spec.source) < 4 else spec.source.title()} migration ({iso})",
         "description": "Price list for migrated invoices (write-in lines); created by the migration.",
         "transactioncurrencyid@odata.bind": f"/transactioncurrencies({cid})"}} for iso, cid in currencies.items()]
@@ -584,9 +580,7 @@ async def _closed_records(dv: DataverseClient, ref: loader.TableRef, keys: list[
     encoded = {encode_key(k): k for k in keys}
     enc = list(encoded)
     for i in range(0, len(enc), 200):
-        values = ",".join("'" + v.replace("'", "''") + "'" for v in enc[i:i + 200])
-        flt = (f"Microsoft.Dynamics.CRM.In(PropertyName='{ref.key_column}',PropertyValues=[{values}]) "
-               "and statecode ne 0")
+        flt = f"{in_filter(ref.key_column, enc[i:i + 200])} and statecode ne 0"
         async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, ref.key_column], filter=flt):
             closed[encoded[rec[ref.key_column]]] = rec[ref.primary_id]
     return closed
@@ -602,8 +596,7 @@ async def _close_records(dv: DataverseClient, spec: ObjectSpec, ref: loader.Tabl
     ids = [o.id for _, o in closing if o.id]
     state: dict[str, int] = {}
     for i in range(0, len(ids), 200):
-        values = ",".join(f"'{x}'" for x in ids[i:i + 200])
-        flt = f"Microsoft.Dynamics.CRM.In(PropertyName='{ref.primary_id}',PropertyValues=[{values}])"
+        flt = in_filter(ref.primary_id, ids[i:i + 200])
         async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, "statecode"], filter=flt):
             state[rec[ref.primary_id]] = rec.get("statecode")
     for row, o in closing:

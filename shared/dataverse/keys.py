@@ -76,6 +76,11 @@ def key_literal(value: str | int) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def in_filter(column: str, values: list) -> str:
+    """``Microsoft.Dynamics.CRM.In(PropertyName='col',PropertyValues=['a','b'])`` (values as literals)."""
+    return f"Microsoft.Dynamics.CRM.In(PropertyName='{column}',PropertyValues=[{','.join(key_literal(v) for v in values)}])"
+
+
 def key_segment(entity_set: str, column: str, value: str | int, *, url: bool = True) -> str:
     """``accounts(wtc_sourceid='O''Brien')``.
 

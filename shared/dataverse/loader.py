@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 from .client import BatchOperation, DataverseClient, DataverseError, DataverseTransientError, parse_error_body
-from .keys import encode_key, key_literal, key_segment
+from .keys import encode_key, in_filter, key_literal, key_segment
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,7 @@ async def existing_ids(client: DataverseClient, table: TableRef, encoded_keys: S
         chunks.append(cur)
 
     async def one(keys: list[str]) -> None:
-        values = ",".join(key_literal(k) for k in keys)
-        filt = f"Microsoft.Dynamics.CRM.In(PropertyName='{table.key_column}',PropertyValues=[{values}])"
+        filt = in_filter(table.key_column, keys)
         if stats:
             stats.read_requests += 1
         async for rec in client.get_all(table.entity_set, select=[table.primary_id, table.key_column], filter=filt):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import worketc
 from .spec import (ENTITY_SETS, ID_KEYED, Close, Column, DependencyError, Field, Lookup, ObjectSpec, Route,
-                   entity_set, key_column, waves)
+                   entity_set, key_column, price_list_key, waves)
 
 SOURCES: dict[str, dict[str, ObjectSpec]] = {
     "worketc": worketc.OBJECTS,
@@ -26,5 +26,5 @@ def catalogue(source_kind: str) -> dict[str, ObjectSpec]:
 
 __all__ = [
     "Close", "Column", "DependencyError", "ENTITY_SETS", "Field", "ID_KEYED", "Lookup", "ObjectSpec", "Route",
-    "SOURCES", "SOURCE_KINDS", "catalogue", "entity_set", "key_column", "waves",
+    "SOURCES", "SOURCE_KINDS", "catalogue", "entity_set", "key_column", "price_list_key", "waves",
 ]

@@ -183,6 +183,11 @@ def entity_set(table: str) -> str:
     return ENTITY_SETS.get(table, f"{table}s")
 
 
+def price_list_key(source: str, iso: str) -> str:
+    """Source id of the migration price list of a currency (invoices require a price list)."""
+    return f"{source}-pricelist-{iso.upper()}"
+
+
 def key_column(spec: "ObjectSpec", table: str) -> str:
     return ID_KEYED.get(table, spec.key_column)
 

@@ -11,7 +11,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .spec import Close, Column, Field, Lookup, ObjectSpec, Route
+from .spec import Close, Column, Field, Lookup, ObjectSpec, Route, price_list_key
 
 SOURCE = "worketc"
 
@@ -462,7 +462,7 @@ def _invoice_shape(src: dict, body: dict, warn, s) -> dict:
     if currency:
         from ..dataverse.keys import key_ref
 
-        body["pricelevelid@odata.bind"] = key_ref("pricelevels", "wtc_sourceid", f"{SOURCE}-pricelist-{currency}")
+        body["pricelevelid@odata.bind"] = key_ref("pricelevels", "wtc_sourceid", price_list_key(SOURCE, currency))
     return body
 
 

@@ -21,6 +21,8 @@ Staging layout under ``runs/<run_id>/``::
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import weakref
 from contextlib import asynccontextmanager
@@ -699,7 +701,7 @@ async def final_report(payload: dict) -> dict:
         spec = specs[name]
         if spec.listing:
             fname, columns = spec.listing
-            st.write_bytes(f"report/{fname}", _listing_csv(_staged_rows(st, spec), columns).encode("utf-8"))
+            st.write_bytes(f"report/{fname}", _csv(columns, _staged_rows(st, spec)).encode("utf-8"))
             files.append(fname)
         if spec.pipeline == "inventory":
             files += st.read_json(_obj(spec, "result.json"))["files"]
@@ -718,7 +720,7 @@ async def final_report(payload: dict) -> dict:
     st.write_json("report/report.json", report)
     st.write_bytes("report/rejects.csv", to_csv(rejects).encode("utf-8"))
     st.write_bytes("report/warnings.csv", to_csv(warnings).encode("utf-8"))
-    st.write_bytes("report/owner_queue.csv", _queue_csv(queue).encode("utf-8"))
+    st.write_bytes("report/owner_queue.csv", _csv(["email", "name", "records", "objects", "reason"], queue).encode("utf-8"))
     return {"status": report["status"], "report": "report/report.json", "totals": report["totals"]}
 
 
@@ -739,25 +741,11 @@ def _owner_queue(st: Staging, reports: list[dict]) -> list[dict]:
     return sorted(queue.values(), key=lambda q: (-q["records"], q["email"]))
 
 
-def _listing_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
-    import csv
-    import io
-
+def _csv(columns: tuple[str, ...] | list[str], rows: list[dict]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    w.writerows([[r.get(c) or "" for c in columns] for r in rows])
-    return buf.getvalue()
-
-
-def _queue_csv(queue: list[dict]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["email", "name", "records", "objects", "reason"], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    w.writerows(queue)
+    w.writerows({c: "" if r.get(c) is None else r.get(c) for c in columns} for r in rows)
     return buf.getvalue()
 
 

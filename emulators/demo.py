@@ -5,7 +5,7 @@
    MSAL refuses plain http), with service protection limits on (time-scaled), and the Microsoft Graph
    emulator (SharePoint document library) beside it;
 3. provisions Dynamics 365 users the way an administrator would (POST systemusers);
-4. runs ``python -m shared.cli migrate`` against it, authenticating with MSAL client credentials;
+4. runs ``python -m cli migrate`` against it, authenticating with MSAL client credentials;
 5. prints the reconciliation table and leaves ``out/demo/report.json``, ``rejects.csv``,
    ``warnings.csv``, ``owner_queue.csv`` and the emulator's SQLite file for inspection.
 """
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"3/4 provisioning {len(users)} Dynamics 365 users, as the administrator would")
         provision_users(server.base_url, server.ca_file, users)
 
-        print("4/4 migrating with `python -m shared.cli migrate`")
-        cmd = [sys.executable, "-m", "shared.cli", "migrate", "--source", "worketc-csv", "--input", str(export),
+        print("4/4 migrating with `python -m cli migrate`")
+        cmd = [sys.executable, "-m", "cli", "migrate", "--source", "worketc-csv", "--input", str(export),
                "--target", server.base_url, "--out", str(out)]
         print("    " + " ".join(cmd[1:]))
         code = subprocess.run(cmd, env=env).returncode

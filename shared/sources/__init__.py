@@ -42,7 +42,7 @@ class WorketcSoapSource:
     credentials come from the environment (WORKETC_EMAIL, WORKETC_PASSWORD or
     WORKETC_PASSWORD_SECRET_URI), never from the run's settings. Objects the API does not expose
     (workflows) are read from a CSV the administrator lists them in, ``WORKETC_EXPORT_DIR/<file>``,
-    when one is given. Document binaries come through the API too (``shared.documents``).
+    when one is given. Document binaries come through the API too (``shared.steps.documents``).
     """
 
     def __init__(self, input: str):

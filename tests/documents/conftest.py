@@ -15,7 +15,7 @@ import pytest
 from emulators import dataverse as dv_emu
 from emulators import graph as graph_emu
 from shared import http as shared_http
-from shared import steps
+from shared.steps import common
 from shared.auth import StaticToken
 from shared.dataverse.client import DataverseClient
 from shared.dataverse.settings import DataverseSettings
@@ -99,8 +99,8 @@ async def make_env(tmp_path: Path, monkeypatch, *, graph_options: dict | None = 
     env = DocEnv(tmp_path, run, dv_app, graph_app, gtoken)
     # the records documents attach to, as earlier waves would have loaded them
     async with env.dataverse() as dv:
-        await steps._ensure_columns_and_key(dv, "account", "wtc_sourceid", [])
-        await steps._ensure_columns_and_key(dv, "contact", "wtc_sourceid", [])
+        await common.ensure_columns_and_key(dv, "account", "wtc_sourceid", [])
+        await common.ensure_columns_and_key(dv, "contact", "wtc_sourceid", [])
         env.accounts["10001"] = await dv.create("accounts", {"name": "Müller GmbH: Süd/Nord ",
                                                              "wtc_sourceid": "10001"})
         env.accounts["10002"] = await dv.create("accounts", {"name": "Acme", "wtc_sourceid": "10002"})

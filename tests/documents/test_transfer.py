@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.documents import record_folder_name, sanitize_name, transfer_documents
+from shared.steps.documents import record_folder_name, sanitize_name, transfer_documents
 
 from .conftest import FILES, SITE_URL, doc_row, make_env, regarding
 
@@ -225,8 +225,8 @@ async def test_a_graph_error_rejects_only_that_file_and_reconcile_balances(tmp_p
         assert out["3000002"]["code"] == "upload_failed"
         assert "locked.txt" in out["3000002"]["message"] and "423" in out["3000002"]["message"]
 
-        # steps.reconcile_object counts documents like any loaded object
-        from shared import steps
+        # reconcile_object counts documents like any loaded object
+        from shared.steps.reconcile import reconcile_object
         from shared.problems import Problem
 
         chunk = payload["chunk"]
@@ -238,7 +238,7 @@ async def test_a_graph_error_rejects_only_that_file_and_reconcile_balances(tmp_p
         st.write_json("objects/document/transform/part-00000.json", {
             "chunk": chunk, "rows": 2, "rejected": 0, "warnings": 0, "rejects": [], "warning_rows": [],
             "unmatched_owners": {}})
-        report = await steps.reconcile_object({"run": env.run.model_dump(), "object": "document"})
+        report = await reconcile_object({"run": env.run.model_dump(), "object": "document"})
         assert (report["source"], report["loaded"], report["created"], report["rejected"]) == (3, 1, 1, 2)
         assert report["balanced"]
         rejects = st.read_json("objects/document/problems.json")["rejects"]

@@ -2,11 +2,11 @@
 
 ``transfer_documents(payload)`` is the load activity of the ``document`` object (its
 ``ObjectSpec.load_activity``). It is called once per *transformed* chunk, exactly like
-:func:`shared.steps.load_chunk`: same payload (``{"run", "object", "chunk": {"name", "records",
+:func:`shared.steps.load.load_chunk`: same payload (``{"run", "object", "chunk": {"name", "records",
 "sha256"}}``), same idempotency (the result file exists -> its summary is returned, nothing is redone)
 and the same result document at the same place, ``objects/<object>/load/<part>.json`` =
 ``{"outcomes": [{"key", "status", "code", "message", "id", "row", "table"}], "warnings": []}``,
-so :func:`shared.steps.reconcile_object` reconciles documents unchanged. It returns
+so :func:`shared.steps.reconcile.reconcile_object` reconciles documents unchanged. It returns
 ``{"created", "updated", "unchanged", "rejected"}``.
 
 A transformed row::
@@ -80,13 +80,15 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from .auth import StaticToken, token_provider_from_settings
-from .dataverse import loader
-from .dataverse.client import DataverseClient
-from .dataverse.keys import encode_key, in_filter
-from .dataverse.settings import DataverseSettings
-from .run import RunConfig
-from .sharepoint import (ContentMismatch, DriveItem, GraphError, GraphThrottled, SharePointClient,
+from ..auth import StaticToken, token_provider_from_settings
+from ..dataverse import loader
+from ..dataverse.client import DataverseClient
+from ..dataverse.keys import encode_key, in_filter
+from ..dataverse.settings import DataverseSettings
+from ..run import RunConfig
+from ..staging import read_chunk
+from .common import dataverse, ensure_columns_and_key, load_summary, obj_path, run_config, spec_of, staging_for
+from ..sharepoint import (ContentMismatch, DriveItem, GraphError, GraphThrottled, SharePointClient,
                          UploadVerificationError)
 
 log = logging.getLogger("migration.documents")
@@ -172,8 +174,8 @@ _soap_clients = threading.local()  # zeep clients are not thread-safe: one per t
 
 def _open_soap(run: RunConfig, body: dict) -> BinaryIO:
     """Download the binary through WORKetc's API to a temporary file (constant memory), sha256 checked."""
-    from .sources import WorketcSoapSource
-    from .sources.worketc.soap import WorketcError
+    from ..sources import WorketcSoapSource
+    from ..sources.worketc.soap import WorketcError
 
     cache = _soap_clients.__dict__.setdefault("by_input", {})
     source = cache.get(run.input) or cache.setdefault(run.input, WorketcSoapSource(run.input))
@@ -297,27 +299,25 @@ class _Library:
 
 async def transfer_documents(payload: dict) -> dict:
     """One transformed chunk of documents -> SharePoint files + sharepointdocumentlocation rows."""
-    from . import steps  # steps imports this module lazily; plumbing is shared with load_chunk
-
-    run = steps._run(payload)
-    spec = steps._spec(run, payload["object"])
-    st = steps._staging(run)
+    run = run_config(payload)
+    spec = spec_of(run, payload["object"])
+    st = staging_for(run)
     chunk = payload["chunk"]
     part = chunk["name"].split("/transform/")[-1].split("/")[0]
-    result_name = steps._obj(spec, "load", f"{part}.json")
+    result_name = obj_path(spec, "load", f"{part}.json")
     if st.exists(result_name):
-        return steps._load_summary(st.read_json(result_name))
-    rows = steps.read_chunk(st, chunk["name"], chunk.get("sha256"))
+        return load_summary(st.read_json(result_name))
+    rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
     docs = [_Doc(i, r, str(r.get("source_key", r.get("key"))), r.get("body") or {}) for i, r in enumerate(rows)]
     settings = GraphSettings.from_env()
-    async with steps._dataverse(run) as dv, graph_client(run, settings) as sp:
+    async with dataverse(run) as dv, graph_client(run, settings) as sp:
         await _transfer(run, dv, sp, settings, docs)
     if any(d.outcome is None for d in docs):
         raise RuntimeError(f"{spec.name} {part}: a document got no outcome")
     doc = {"outcomes": [{**d.outcome, "row": d.row.get("row"), "table": d.row.get("table")} for d in docs],
            "warnings": []}
     st.write_json(result_name, doc)
-    return steps._load_summary(doc)
+    return load_summary(doc)
 
 
 def _reject(d: _Doc, code: str, message: str) -> None:
@@ -487,10 +487,8 @@ async def _upload(run: RunConfig, sp: SharePointClient, lib: _Library, d: _Doc) 
 async def _ensure_keys(dv: DataverseClient) -> None:
     """``wtc_sourceid`` + its alternate key on sharepointsite and sharepointdocumentlocation (a few
     metadata reads per chunk once they exist)."""
-    from . import steps
-
     for table in (SITE_TABLE.logical_name, LOCATION_TABLE.logical_name):
-        await steps._ensure_columns_and_key(dv, table, KEY_COLUMN, [])
+        await ensure_columns_and_key(dv, table, KEY_COLUMN, [])
 
 
 _PRIMARY: dict[tuple[str, str], tuple[str, str | None]] = {}

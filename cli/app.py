@@ -1,6 +1,6 @@
 """Command line: run a migration locally with the same orchestrator code as the Function App.
 
-    python -m shared.cli migrate --source worketc-csv --input DIR --target URL --out DIR
+    python -m cli migrate --source worketc-csv --input DIR --target URL --out DIR
 
 ``--target`` is the Dataverse environment URL (``https://org.crm.dynamics.com``) or an emulator's
 base URL; credentials come from the environment (see README: DATAVERSE_*). Staging defaults to
@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .driver import LocalDriver
-from .run import RunConfig
-from .staging import open_staging
+from shared.driver import LocalDriver
+from shared.run import RunConfig
+from shared.staging import open_staging
 
 console = Console(stderr=True)
 
@@ -78,7 +78,7 @@ def report_table(report: dict) -> Table:
 async def _migrate(args: argparse.Namespace) -> int:
     from orchestrators.migration import ORCHESTRATORS  # the same generators the Function App registers
 
-    from .steps import STEPS
+    from shared.steps import STEPS
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m cli", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("migrate", help="run a migration in-process")

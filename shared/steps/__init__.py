@@ -1,0 +1,87 @@
+"""The work of a migration run, one module per phase, one function per activity.
+
+Each step takes a small dict (the run's settings, an object name, a blob name), reads and writes
+staging, talks to the source or Dataverse, and returns a small dict of blob names and counts. Steps
+are idempotent: a step that already finished (its output is in staging) returns what it returned
+before, so an activity that runs twice, or a local run that is restarted, does no work twice and
+never duplicates a Dataverse row (rows are upserted by alternate key anyway).
+
+Phases, in the order a record meets them: :mod:`.discover`, :mod:`.prepare` (schema),
+:mod:`.extract`, :mod:`.owners`, :mod:`.custom_fields`, :mod:`.config` (non-record objects),
+:mod:`.transform`, :mod:`.load`, :mod:`.documents`, :mod:`.reconcile`, :mod:`.report`. What they
+share is public in :mod:`.common`.
+
+Staging layout under ``runs/<run_id>/``::
+
+    objects/<name>/extract/part-NNNNN.jsonl.gz + manifest.json   source rows that passed extraction
+    objects/<name>/extract.json                                  extract summary
+    objects/<name>/transform/part-NNNNN.jsonl.gz                 rows ready to load {"key","body"}
+    objects/<name>/transform/part-NNNNN.json                     transform summary, rejects, warnings
+    objects/<name>/load/part-NNNNN.json                          per-row outcomes from Dataverse
+    objects/<name>/report.json, loaded_keys.json                 reconciliation
+    owners.json, schema/custom_fields.json                       what later objects need
+    report/report.json, rejects.csv, warnings.csv, owner_queue.csv
+
+Failures: a :class:`shared.errors.PermanentError` (bad settings, a refused credential, an unreadable
+input) is *returned* by the registered step as ``{"failure": {"kind", "message"}}`` instead of raised,
+so the orchestrator fails the run at once with that message rather than retrying it; every other
+exception is raised and retried as transient.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Awaitable, Callable
+
+from ..errors import PermanentError
+from .config import build_config, write_inventory
+from .custom_fields import column_name, deploy_custom_fields
+from .discover import discover
+from .documents import transfer_documents
+from .extract import extract_object
+from .load import load_chunk
+from .owners import resolve_owners
+from .prepare import prepare_object
+from .reconcile import reconcile_object
+from .report import final_report
+from .transform import transform_chunk
+
+log = logging.getLogger("migration")
+
+Step = Callable[[dict], Awaitable[dict]]
+
+
+def permanent_failures_returned(name: str, step: Step) -> Step:
+    """The step, with a PermanentError turned into a result the orchestrator fails on without retrying."""
+
+    @functools.wraps(step)
+    async def run(payload: dict) -> dict:
+        try:
+            return await step(payload)
+        except PermanentError as e:
+            log.error("%s failed: %s", name, e, extra={"activity": name, "failure_kind": e.kind})
+            return {"failure": {"kind": e.kind, "message": str(e), "activity": name,
+                                "object": payload.get("object")}}
+
+    return run
+
+
+#: activity name -> step. ``activities/`` registers one thin Azure Functions wrapper per entry;
+#: the local driver calls these directly.
+STEPS: dict[str, Step] = {name: permanent_failures_returned(name, step) for name, step in {
+    "discover": discover,
+    "prepare_object": prepare_object,
+    "extract_object": extract_object,
+    "resolve_owners": resolve_owners,
+    "deploy_custom_fields": deploy_custom_fields,
+    "build_config": build_config,
+    "write_inventory": write_inventory,
+    "transform_chunk": transform_chunk,
+    "load_chunk": load_chunk,
+    "reconcile_object": reconcile_object,
+    "final_report": final_report,
+    "transfer_documents": transfer_documents,
+}.items()}
+
+__all__ = ["STEPS", "Step", "column_name", *STEPS]

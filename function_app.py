@@ -1,10 +1,13 @@
 """The Function App: wiring only.
 
-- ``POST /api/migrations`` starts a run (body: the run's settings, see ``shared.run.RunConfig``;
-  ``staging`` defaults to the app setting ``STAGING_CONNECTION``) and answers with the Durable
-  check-status response.
-- ``GET /api/migrations/{instance_id}`` reports progress (runtime status, the orchestrator's custom
-  status, and the final report when done).
+- ``POST /api/migrations`` starts a run. The body holds the run's options (``source``, ``date_order``,
+  ``timezone``, ``chunk_size``, ``only``, ``default_owner_email``, ``run_id``, ``take_over``) and may
+  *pick* the Dataverse environment (``target``), the source (``input``) and the staging setting
+  (``staging``) among those the app settings allow (``shared.settings``); anything else is a 400 that
+  names the field and the setting to change. The run id is the Durable instance id: while a run with
+  that id is in progress, a second start is a 409 with its status URLs.
+- ``GET /api/migrations/{instance_id}`` reports progress: runtime status, the orchestrator's custom
+  status, the run's non-sensitive settings and the report's counts when done.
 Orchestrators and activities live in blueprints; all work happens in ``shared``.
 """
 
@@ -13,24 +16,77 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+from typing import Any, Mapping
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from activities.migration import bp as activities_bp
 from orchestrators.migration import bp as orchestrators_bp
-from shared.run import RunConfig
+from shared.errors import SettingsError
+from shared.run import RUN_ID_PATTERN, RunConfig, RunId, RunOptions
+from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRefused, mask_secrets
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)
 app.register_functions(activities_bp)
 
 log = logging.getLogger("migration")
+log.addFilter(MaskingFilter())
+
+#: a run in one of these states has ended, and the same run id may start again (what
+#: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-singletons checks);
+#: Running, Pending, Suspended and ContinuedAsNew are in progress
+FINISHED = {df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Failed,
+            df.OrchestrationRuntimeStatus.Terminated, df.OrchestrationRuntimeStatus.Canceled}
+#: what GET shows of a run's settings (never staging, input or the default owner's e-mail)
+PUBLIC_RUN_FIELDS = ("run_id", "source", "target", "only")
+#: what GET shows of each object's report (counts, not the owners' e-mail addresses)
+PUBLIC_REPORT_FIELDS = ("object", "table", "source", "staged", "loaded", "created", "updated", "unchanged",
+                        "rejected", "warnings", "balanced")
+
+
+class StartRequest(RunOptions):
+    """The body of ``POST /api/migrations``: the run's options, plus picks among the allowed endpoints."""
+
+    model_config = ConfigDict(extra="forbid")  # merged with RunOptions' (inputs hidden in errors)
+
+    run_id: RunId | None = None  # default: derived from source, input and target, as in the CLI
+    target: str | None = None
+    input: str | None = None
+    staging: str | None = None
+
+
+def run_from_request(body: Any, env: Mapping[str, str]) -> RunConfig:
+    """The run a request asks for, its endpoints taken from the app settings ``env``."""
+    request = StartRequest.model_validate(body)
+    target = TARGETS.pick(request.target, env)
+    input_ = INPUTS[request.source].pick(request.input, env)
+    options = request.model_dump(exclude={"run_id", "target", "input", "staging"})
+    return RunConfig.model_validate({
+        **options, "target": target, "input": input_, "staging": STAGINGS.pick(request.staging, env),
+        "run_id": request.run_id or RunConfig.derive_run_id(request.source, input_, target)})
 
 
 def _json(body: dict, status: int) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def _problems(error: ValidationError) -> list[dict]:
+    """Field and problem per error, never the value (it may be a secret)."""
+    return [{"field": ".".join(map(str, e["loc"])) or "body", "problem": e["msg"].removeprefix("Value error, ")}
+            for e in error.errors(include_url=False, include_input=False, include_context=False)]
+
+
+async def _in_progress(client: df.DurableOrchestrationClient, instance_id: str) -> func.HttpResponse | None:
+    status = await client.get_status(instance_id)
+    if not status or status.runtime_status is None or status.runtime_status in FINISHED:
+        return None
+    return _json({"error": f"run {instance_id} is already in progress ({status.runtime_status.value}); "
+                           "follow it at statusQueryGetUri, or terminate it there before starting it again",
+                  **client.create_http_management_payload(instance_id)}, 409)
 
 
 @app.route(route="migrations", methods=["POST"])
@@ -39,31 +95,58 @@ async def start_migration(req: func.HttpRequest, client: df.DurableOrchestration
     try:
         body = req.get_json()
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
         return _json({"error": "the body must be a JSON object with the run's settings"}, 400)
-    body.setdefault("staging", os.environ.get("STAGING_CONNECTION", ""))
-    body.setdefault("target", os.environ.get("DATAVERSE_URL", ""))
-    body.setdefault("run_id", RunConfig.derive_run_id(body.get("source", "worketc-csv"), body.get("input", ""),
-                                                      body.get("target", "")))
     try:
-        run = RunConfig.model_validate(body)
+        run = run_from_request(body, os.environ)
     except ValidationError as e:
-        return _json({"error": "invalid run settings", "details": json.loads(e.json())}, 400)
-    instance_id = await client.start_new("migration", client_input=run.model_dump())
-    log.info("migration started", extra={"instance_id": instance_id, "run_id": run.run_id, "source": run.source})
-    return client.create_check_status_response(req, instance_id)
+        return _json({"error": "invalid run settings", "details": _problems(e)}, 400)
+    except RequestRefused as e:
+        return _json({"error": str(e), "field": e.field, "setting": e.setting}, 400)
+    except SettingsError as e:
+        log.error("the Function App is not configured: %s", e)
+        return _json({"error": f"the Function App is not configured: {e}"}, 500)
+    if conflict := await _in_progress(client, run.run_id):
+        return conflict
+    try:
+        await client.start_new("migration", instance_id=run.run_id, client_input=run.model_dump())
+    except Exception:
+        # the extension refuses to replace a running instance: another start won the race since we looked
+        if conflict := await _in_progress(client, run.run_id):
+            return conflict
+        raise
+    log.info("migration started", extra={"instance_id": run.run_id, "source": run.source})
+    return client.create_check_status_response(req, run.run_id)
+
+
+def _public_output(output: Any) -> Any:
+    """The orchestrator's result without personal data: the report's counts (a failed run's output is
+    its error message, masked)."""
+    if isinstance(output, str):
+        return mask_secrets(output)
+    if not isinstance(output, dict):
+        return None
+    objects = [{k: o[k] for k in PUBLIC_REPORT_FIELDS if k in o} for o in output.get("objects") or []]
+    return {"status": output.get("status"), "totals": output.get("totals"), "report": output.get("report"),
+            "objects": objects}
 
 
 @app.route(route="migrations/{instance_id}", methods=["GET"])
 @app.durable_client_input(client_name="client")
 async def migration_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    status = await client.get_status(req.route_params["instance_id"])
-    if status is None or status.runtime_status is None:
+    instance_id = req.route_params.get("instance_id", "")
+    status = await client.get_status(instance_id, show_input=True) if re.match(RUN_ID_PATTERN, instance_id) else None
+    if not status or status.runtime_status is None:
         return _json({"error": "no such migration"}, 404)
+    run = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
+    run = run if isinstance(run, dict) else {}
     return _json({
         "instance_id": status.instance_id,
         "runtime_status": status.runtime_status.value,
+        "run": {k: run.get(k) for k in PUBLIC_RUN_FIELDS},
         "custom_status": status.custom_status,
         "created": status.created_time.isoformat() if status.created_time else None,
         "last_updated": status.last_updated_time.isoformat() if status.last_updated_time else None,
-        "output": status.output,
+        "output": _public_output(status.output),
     }, 200)

@@ -6,7 +6,14 @@ from the objects' declared dependencies (``shared.objects``), never from a list 
 
 ``migration`` and ``migrate_object`` are plain generator functions: the Function App registers them
 on a Durable Functions blueprint (``bp``), and the local CLI drives the very same generators
-in-process (``shared.driver``).
+in-process through the Durable SDK's own replay (``cli.durable``).
+
+Failures: a transient one (an exception in an activity) is retried (``RETRY``), and a failed
+``migrate_object`` is retried once more as a whole (``CHILD_RETRY``). A permanent one (a step
+*returns* ``{"failure": {"kind", "message", ...}}``: bad settings, a refused credential, an unreadable
+input) is never retried: :func:`activity` raises :class:`PermanentFailure` with its message at once,
+:func:`fan_out` as soon as its tasks are all done; ``migrate_object`` turns it into its output, so its
+parent does not retry it either and fails the run with that one line.
 """
 
 from __future__ import annotations
@@ -20,15 +27,80 @@ bp = df.Blueprint()
 #: transient failures of an activity (a Dataverse outage longer than the client's own retries,
 #: a worker recycled mid-activity) are retried by the orchestrator; activities are idempotent.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+#: an object whose activity failed three times gets one more go as a whole, after a longer pause
+CHILD_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=30_000, max_number_of_attempts=2)
 
 #: what an object's pipeline runs between extraction and reconciliation, besides records loading
 PIPELINE_ACTIVITY = {"owners": "resolve_owners", "custom_fields": "deploy_custom_fields",
                      "config": "build_config", "inventory": "write_inventory"}
 
 
+class PermanentFailure(Exception):
+    """A step reported a failure that retrying will not fix; the message is the step's one line."""
+
+    def __init__(self, failure: dict):
+        super().__init__(failure.get("message") or f"{failure.get('kind', 'permanent')} failure")
+        self.failure = failure
+
+
+def checked(result):
+    """``result``, unless it carries ``{"failure": ...}``: then :class:`PermanentFailure` at once."""
+    if isinstance(result, dict) and result.get("failure"):
+        raise PermanentFailure(result["failure"])
+    return result
+
+
+def activity(context: df.DurableOrchestrationContext, name: str, payload: dict):
+    """One activity, retried on transient errors; use as ``result = yield from activity(...)``."""
+    return checked((yield context.call_activity_with_retry(name, RETRY, payload)))
+
+
+def fan_out(context: df.DurableOrchestrationContext, tasks: list):
+    """All ``tasks`` in parallel, their results in order: ``results = yield from fan_out(...)``.
+
+    Never yields ``task_all([])`` (in Azure that returns None, not []). A result carrying a failure
+    raises :class:`PermanentFailure` once every task is done. (Not sooner: a ``task_any`` loop would let
+    the run stop at the first failure, but the extension's WhenAny ends at the first result, so on replay
+    it numbers the next call before a sibling's later retry timer: non-determinism in Azure.)
+    """
+    if not tasks:
+        return []
+    return [checked(r) for r in (yield context.task_all(tasks))]
+
+
 def migration(context: df.DurableOrchestrationContext):
+    """One run: hold the run's lease, migrate wave by wave, and always end with a report.
+
+    The lease token comes from ``new_uuid`` (the same on every replay), so a retried activity of this
+    run takes the lease again while a second run of the same id is refused before anything moves. A
+    failed run still writes its report (``status: failed``, what completed, the failure) before the
+    orchestration fails with the failure's one line.
+    """
     run = context.get_input()
-    plan = yield context.call_activity_with_retry("discover", RETRY, {"run": run})
+    lease = {"run": run, "lease": context.new_uuid()}
+    yield from activity(context, "acquire_run_lease", lease)
+    planned: list[str] = []
+    try:
+        result = yield from _migration(context, run, planned)
+    except Exception as exc:  # a failed activity reaches the orchestrator as a plain Exception
+        failure = exc.failure if isinstance(exc, PermanentFailure) else {"message": _first_line(exc)}
+        context.set_custom_status({"phase": "failed", "failure": failure})
+        yield context.call_activity_with_retry("final_report", RETRY,
+                                               {"run": run, "objects": planned, "failure": failure})
+        yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
+        raise
+    yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
+    return result
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _migration(context: df.DurableOrchestrationContext, run: dict, planned: list[str]):
+    plan = yield from activity(context, "discover", {"run": run})
+    planned += plan["objects"]
     waves = plan["waves"]
     reports: list[dict] = []
     for number, wave in enumerate(waves, start=1):
@@ -36,44 +108,53 @@ def migration(context: df.DurableOrchestrationContext):
                                    "done": [r["object"] for r in reports]})
         # One sub-orchestration per object of the wave; each ends with its reconciliation report,
         # and the next wave starts only when all of this wave's reports are in.
-        reports += yield context.task_all([
-            context.call_sub_orchestrator("migrate_object", {"run": run, "object": name},
-                                          f"{context.instance_id}:{name}")
+        reports += yield from fan_out(context, [
+            context.call_sub_orchestrator_with_retry("migrate_object", CHILD_RETRY, {"run": run, "object": name},
+                                                     f"{context.instance_id}:{name}")
             for name in wave
         ])
     context.set_custom_status({"phase": "reporting", "done": [r["object"] for r in reports]})
-    final = yield context.call_activity_with_retry("final_report", RETRY, {"run": run, "objects": plan["objects"]})
+    final = yield from activity(context, "final_report", {"run": run, "objects": plan["objects"]})
     context.set_custom_status({"phase": "completed", "status": final["status"], "totals": final["totals"]})
     return {**final, "objects": reports}
 
 
 def migrate_object(context: df.DurableOrchestrationContext):
     job = context.get_input()
+    try:
+        return (yield from _migrate_object(context, job))
+    except PermanentFailure as failure:
+        # returned, not raised: the parent must not retry this object, it fails the run with the message
+        context.set_custom_status({"object": job["object"], "phase": "failed", "failure": failure.failure})
+        return {"object": job["object"], "failure": failure.failure}
+
+
+def _migrate_object(context: df.DurableOrchestrationContext, job: dict):
     spec = objects.catalogue(job["run"]["source"])[job["object"]]
 
     def status(phase: str, **extra):
         context.set_custom_status({"object": spec.name, "phase": phase, **extra})
 
     status("preparing")
-    yield context.call_activity_with_retry("prepare_object", RETRY, job)
+    yield from activity(context, "prepare_object", job)
     status("extracting")
-    extracted = yield context.call_activity_with_retry("extract_object", RETRY, job)
+    extracted = yield from activity(context, "extract_object", job)
     if spec.pipeline == "records":
         status("transforming", chunks=len(extracted["chunks"]), staged=extracted["staged"])
-        transformed = yield context.task_all([
+        transformed = yield from fan_out(context, [
             context.call_activity_with_retry("transform_chunk", RETRY, {**job, "chunk": chunk})
             for chunk in extracted["chunks"]
         ])
         status("loading", chunks=len(transformed))
-        yield context.task_all([
+        yield from fan_out(context, [
             context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": t["chunk"]})
             for t in transformed if t["chunk"]
         ])
     else:
         status(PIPELINE_ACTIVITY[spec.pipeline])
-        yield context.call_activity_with_retry(PIPELINE_ACTIVITY[spec.pipeline], RETRY, job)
+        yield from activity(context, PIPELINE_ACTIVITY[spec.pipeline], job)
     status("reconciling")
-    report = yield context.call_activity_with_retry("reconcile_object", RETRY, job)
+    report = yield from activity(context, "reconcile_object", job)
     status("done", report=report)
     return report
 

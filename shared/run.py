@@ -1,28 +1,115 @@
 """The settings of one migration run: small, serialisable, free of secrets.
 
-A :class:`RunConfig` travels through orchestrator history as a plain dict, so it holds locations
-and options only. Credentials come from the environment (app settings / Key Vault references).
+A :class:`RunConfig` travels through orchestrator history (every orchestration and activity input) as
+a plain dict, so it holds locations and options only, never a credential: ``staging`` is a *reference*
+(the name of the app setting / environment variable holding a connection string, a container URL for
+identity-based access, or a local folder), resolved from the environment inside each activity
+(:func:`shared.staging.open_staging`). Credentials come from the environment (app settings / Key
+Vault references).
+
+The field validators live on :class:`RunOptions`, which both ``RunConfig`` (CLI, activities) and the
+HTTP request model (``shared.settings.StartRequest``) extend, so a bad value is refused with the same
+message wherever it comes from. Models hide input values in their errors (``hide_input_in_errors``):
+a validation error names the field and the problem, never the value, which might be a secret.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+import re
+import zoneinfo
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from .objects import SOURCE_KINDS, catalogue
+from .settings import SETTING_NAME, absolute_folder, holds_secret, https_url
+
+#: run ids name a staging folder and the Durable instance: lower-case letters, digits and dashes only
+#: (no ``/``, ``..`` or ``:``), 2 to 63 characters
+RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+#: a chunk is one activity: below the minimum a big export floods Durable history with activities,
+#: above the maximum one activity holds too many rows in memory and runs past its timeout
+CHUNK_SIZE_MIN, CHUNK_SIZE_MAX = 10, 50_000
 
 
-class RunConfig(BaseModel):
-    run_id: str
-    source: str = "worketc-csv"  # see shared.objects.SOURCE_KINDS
-    input: str  # export folder (CSV) or tenant URL (SOAP/GraphQL)
-    target: str  # Dataverse environment URL, e.g. https://org.crm.dynamics.com
-    staging: str  # folder path or Blob Storage connection string / container URL
+def _source_kind(value: str) -> str:
+    if value not in SOURCE_KINDS:
+        raise ValueError(f"unknown source kind; use one of {', '.join(sorted(SOURCE_KINDS))}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (e.g. Australia/Sydney, Europe/Berlin, UTC)") from None
+    return value
+
+
+def _email(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+def _no_secret(value: str) -> str:
+    if holds_secret(value):
+        raise ValueError("holds a secret; secrets come from app settings / environment variables only")
+    return value
+
+
+def _staging_reference(value: str) -> str:
+    """A setting name, an https container URL or an absolute folder; never a connection string."""
+    value = value.strip()
+    if SETTING_NAME.match(value) or value.lower().startswith("file:"):
+        return value
+    if ";" in value and "=" in value:
+        raise ValueError("is a connection string, which would be copied into every orchestration and activity "
+                         "input: put it in an app setting / environment variable (e.g. STAGING_CONNECTION) "
+                         "and give that setting's name")
+    return https_url(value) if "://" in value else absolute_folder(value)
+
+
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
+SourceKind = Annotated[str, AfterValidator(_source_kind)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+ChunkSize = Annotated[int, Field(ge=CHUNK_SIZE_MIN, le=CHUNK_SIZE_MAX)]
+Email = Annotated[str | None, AfterValidator(_email)]
+
+
+class RunOptions(BaseModel):
+    """How a run reads and writes, validated the same way at the HTTP boundary and in the CLI."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    source: SourceKind = "worketc-csv"
     date_order: Literal["DMY", "MDY"] = "DMY"
-    timezone: str = "Australia/Sydney"  # for source timestamps without an offset
-    default_owner_email: str | None = None
-    chunk_size: int = Field(5000, ge=1)
+    timezone: TimeZone = "Australia/Sydney"  # for source timestamps without an offset
+    default_owner_email: Email = None
+    chunk_size: ChunkSize = 5000
     only: list[str] | None = None  # restrict the run to these objects (and what they need)
+    skip: list[str] = []  # leave these objects out (and what depends on them)
+    take_over: bool = False  # take the run's lease from a holder that is known to be dead
+
+    @field_validator("only", "skip")
+    @classmethod
+    def _known_objects(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if names is None or "source" not in info.data:  # a bad source is reported on its own
+            return names
+        if info.field_name == "only" and not names:
+            raise ValueError("give at least one object, or leave the field out for all of them")
+        known = catalogue(info.data["source"])
+        if unknown := [name for name in names if name not in known]:
+            raise ValueError(f"unknown object(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+        return names
+
+
+class RunConfig(RunOptions):
+    run_id: RunId
+    input: Annotated[str, Field(min_length=1), AfterValidator(_no_secret)]  # export folder or WSDL URL
+    target: Annotated[str, AfterValidator(https_url)]  # Dataverse environment URL, https://org.crm.dynamics.com
+    staging: Annotated[str, AfterValidator(_staging_reference)]  # see the module docstring
 
     @property
     def prefix(self) -> str:

@@ -14,10 +14,12 @@ This package is a plain library: it never imports the Azure Functions packages.
 
 from .base import (
     InvalidStagingName,
+    LeaseHolder,
     Staging,
     StagingError,
     StagingExistsError,
     StagingIntegrityError,
+    StagingLeaseError,
     StagingNotFoundError,
     validate_name,
 )
@@ -38,12 +40,14 @@ __all__ = [
     "DEFAULT_CONTAINER",
     "ChunkRef",
     "InvalidStagingName",
+    "LeaseHolder",
     "LocalStaging",
     "Manifest",
     "Staging",
     "StagingError",
     "StagingExistsError",
     "StagingIntegrityError",
+    "StagingLeaseError",
     "StagingNotFoundError",
     "encode_chunk",
     "iter_chunk",

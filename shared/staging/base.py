@@ -8,13 +8,23 @@ holding bytes. Two implementations share this interface and one behaviour suite
 A staging area may be *scoped* under a prefix (:meth:`Staging.scoped`, or ``open_staging(...,
 prefix="runs/r1")``): names are then relative to that prefix, ``list`` returns names relative to it,
 and nothing outside it can be reached.
+
+A name may also be *leased* (:meth:`Staging.acquire_lease`): held by one owner until released, so two
+runs of the same migration never work in the same staging prefix at once. The owner is a token (the
+orchestrator's ``context.new_uuid()``): the same token acquires again (a retried activity), another is
+refused with :class:`StagingLeaseError`, which says who holds it and since when.
 """
 
 from __future__ import annotations
 
 import abc
+import datetime as dt
+import hashlib
 import io
+import os
 import shutil
+import socket
+from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 from . import codec
@@ -55,6 +65,49 @@ class InvalidStagingName(StagingError, ValueError):
 
     def __init__(self, name: object, reason: str) -> None:
         super().__init__(f"invalid staging name {name!r}: {reason}", name=str(name))
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a lease, recorded with it: enough for a person to tell a live run from a dead one."""
+
+    owner: str  # a digest of the owner token: the token itself is never written down
+    host: str
+    pid: int
+    since: str  # ISO 8601, UTC
+
+    @classmethod
+    def me(cls, owner: str) -> "LeaseHolder":
+        if not isinstance(owner, str) or not owner:
+            raise ValueError("a lease needs a non-empty owner token")
+        return cls(owner_digest(owner), socket.gethostname(), os.getpid(),
+                   dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LeaseHolder | None":
+        try:
+            return cls(str(d["owner"]), str(d["host"]), int(d["pid"]), str(d["since"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+    def __str__(self) -> str:
+        return f"since {self.since}, host {self.host}, pid {self.pid}"
+
+
+def owner_digest(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
+class StagingLeaseError(StagingError):
+    """Another owner holds the lease. ``holder`` says who (None when the record cannot be read)."""
+
+    def __init__(self, name: str, where: str, holder: LeaseHolder | None) -> None:
+        held = f"({holder})" if holder else "(holder unknown)"
+        super().__init__(f"{name!r} is leased by another owner {held} ({where})", name=name, where=where)
+        self.holder = holder
 
 
 # A local write goes to a temporary sibling whose name starts with this; such names are reserved.
@@ -132,6 +185,12 @@ class Staging(abc.ABC):
 
     @abc.abstractmethod
     def _url(self, full: str) -> str: ...
+
+    @abc.abstractmethod
+    def _acquire_lease(self, full: str, holder: LeaseHolder, take_over: bool) -> LeaseHolder: ...
+
+    @abc.abstractmethod
+    def _release_lease(self, full: str, owner: str) -> bool: ...
 
     @abc.abstractmethod
     def scoped(self, prefix: str) -> "Staging":
@@ -213,6 +272,18 @@ class Staging(abc.ABC):
         """Copy ``name`` to the local file ``path`` (streaming)."""
         with self.open_read(name) as src, open(path, "wb") as dst:
             shutil.copyfileobj(src, dst, COPY_BUFFER)
+
+    def acquire_lease(self, name: str, owner: str, *, take_over: bool = False) -> LeaseHolder:
+        """Hold ``name`` for ``owner`` until :meth:`release_lease`; returns the holder record. The same owner
+        acquires again (idempotent); another owner's lease raises :class:`StagingLeaseError`, unless
+        ``take_over`` (the operator says that holder is dead) - or, for a folder, the holder was a process of
+        this host that has died. A lease never expires by itself: a run holds it however long it takes."""
+        return self._acquire_lease(self._full(name), LeaseHolder.me(owner), take_over)
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Release ``owner``'s lease on ``name``; False (and nothing done) if ``owner`` does not hold it:
+        already released (a retried release), or taken over by another owner."""
+        return self._release_lease(self._full(name), owner_digest(owner))
 
     def url(self, name: str) -> str:
         """Where ``name`` lives, for log lines and messages (no credentials in it)."""

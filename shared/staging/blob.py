@@ -8,12 +8,20 @@ uploads above 8 MiB go as 4 MiB blocks, downloads are fetched 1 MiB at a time, a
 
 Every Blob write is atomic by the service's own rules: a single Put Blob, or a block list committed at
 the end; readers never see a partial blob.
+
+A lease is a Blob lease (https://learn.microsoft.com/rest/api/storageservices/lease-blob) on an empty
+blob, infinite, with a lease id derived from the owner token: acquiring with the active lease id
+succeeds again (a retried activity of the same run), any other id gets 409 ``LeaseAlreadyPresent``.
+The holder record is the blob's metadata. Nothing on Blob Storage says whether a holder is alive (a
+run in the Function App outlives any one worker process), so only ``take_over`` breaks another's lease.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Iterator
 from urllib.parse import quote
@@ -24,9 +32,12 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient, ContentSettings
 
-from .base import Staging, StagingError, StagingExistsError, StagingNotFoundError, join, validate_name
+from .base import (LeaseHolder, Staging, StagingError, StagingExistsError, StagingLeaseError, StagingNotFoundError,
+                   join, validate_name)
+
+log = logging.getLogger("migration")
 
 MiB = 1024 * 1024
 
@@ -172,6 +183,58 @@ class BlobStaging(Staging):
 
     def _url(self, full: str) -> str:
         return f"{self._container_url()}/{quote(full)}"
+
+    # ----- leases -----
+    def _lease(self, full: str) -> tuple[bool, LeaseHolder | None]:
+        """Whether ``full`` is leased, and the holder record its metadata keeps."""
+        try:
+            props = self._blob(full).get_blob_properties()
+        except ResourceNotFoundError:
+            return False, None
+        return props.lease.state == "leased", LeaseHolder.from_dict(props.metadata or {})
+
+    def _acquire_lease(self, full: str, holder: LeaseHolder, take_over: bool) -> LeaseHolder:
+        blob = self._blob(full)
+        try:
+            blob.upload_blob(b"", overwrite=False)
+        except (ResourceExistsError, ResourceModifiedError):  # there already, maybe leased
+            pass
+        if take_over:
+            leased, held = self._lease(full)
+            if leased and (held is None or held.owner != holder.owner):
+                log.warning("taking over the lease on %s of %s (take over asked for)", self._url(full),
+                            held or "an unknown holder")
+                try:
+                    BlobLeaseClient(blob).break_lease(lease_break_period=0)
+                except HttpResponseError as exc:
+                    if exc.status_code != 409:  # LeaseNotPresentWithLeaseOperation: released meanwhile
+                        raise
+        lease_id = str(uuid.UUID(holder.owner))
+        try:
+            blob.acquire_lease(lease_duration=-1, lease_id=lease_id)
+        except HttpResponseError as exc:
+            if exc.status_code != 409:  # LeaseAlreadyPresent: another owner's lease
+                raise
+            raise StagingLeaseError(full, self._url(full), self._lease(full)[1]) from None
+        held = self._lease(full)[1]
+        if held is not None and held.owner == holder.owner:
+            return held
+        blob.set_blob_metadata(holder.to_dict(), lease=lease_id)
+        return holder
+
+    def _release_lease(self, full: str, owner: str) -> bool:
+        blob = self._blob(full)
+        lease = BlobLeaseClient(blob, lease_id=str(uuid.UUID(owner)))
+        try:
+            blob.set_blob_metadata({}, lease=lease)  # the holder record goes with the lease
+            lease.release()
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):  # not leased, or leased by another owner
+                return False
+            raise
+        return True
 
 
 class _ChunkReader(io.RawIOBase):

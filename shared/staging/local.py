@@ -4,16 +4,44 @@ Every write goes to a temporary sibling (``.~staging-tmp-*``) that is flushed, f
 over the target (``os.replace``), so a reader sees the old bytes or the new bytes, never a torn file,
 and a crash leaves at most a temporary file that ``list`` ignores. ``overwrite=False`` publishes with
 ``os.link``, which fails atomically if the target exists.
+
+A lease is a lock file holding its :class:`~shared.staging.base.LeaseHolder` (owner digest, host, pid,
+time), published with ``overwrite=False``: the create is atomic, like ``O_CREAT | O_EXCL``, and the file
+is never seen half-written. A local run lives in one process, so a lock left by a process of this host
+that no longer exists is stale and taken over, with a warning.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import socket
 import tempfile
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import COPY_BUFFER, TEMP_MARKER, Staging, StagingExistsError, StagingNotFoundError, join, validate_name
+from .base import (COPY_BUFFER, TEMP_MARKER, LeaseHolder, Staging, StagingExistsError, StagingLeaseError,
+                   StagingNotFoundError, join, validate_name)
+
+log = logging.getLogger("migration")
+#: attempts at creating a lock file while stale locks are being removed by others at the same time
+LOCK_ATTEMPTS = 3
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (on Windows, unknown: assumed alive, since
+    ``os.kill`` there would end the process rather than probe it)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 class LocalStaging(Staging):
@@ -133,3 +161,54 @@ class LocalStaging(Staging):
 
     def _url(self, full: str) -> str:
         return self._path(full).as_uri()
+
+    # ----- leases -----
+    def _holder(self, path: Path) -> LeaseHolder | None:
+        try:
+            return LeaseHolder.from_dict(json.loads(path.read_bytes()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def _acquire_lease(self, full: str, holder: LeaseHolder, take_over: bool) -> LeaseHolder:
+        path = self._path(full)
+        record = json.dumps(holder.to_dict(), sort_keys=True).encode()
+        for _ in range(LOCK_ATTEMPTS):
+            try:
+                self._write_bytes(full, record, overwrite=False)
+                return holder
+            except StagingExistsError:
+                pass
+            held = self._holder(path)
+            if held is not None and held.owner == holder.owner:
+                return held
+            stale = held is not None and held.host == socket.gethostname() and not _process_alive(held.pid)
+            if not (take_over or stale):
+                raise StagingLeaseError(full, self._url(full), held)
+            log.warning("taking over the lock %s of %s (%s)", self._url(full),
+                        held or "an unreadable record", "its process is gone" if stale else "take over asked for")
+            self._break_lock(path, held)
+        raise StagingLeaseError(full, self._url(full), self._holder(path))
+
+    def _break_lock(self, path: Path, held: LeaseHolder | None) -> None:
+        """Remove the lock ``held`` describes - and only it: moved aside atomically, then checked, so a
+        lock another process created in between is put back rather than deleted."""
+        aside = path.with_name(f"{TEMP_MARKER}{uuid.uuid4().hex}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:  # another process broke it first
+            return
+        try:
+            if self._holder(aside) != held:
+                try:
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+        finally:
+            aside.unlink()
+
+    def _release_lease(self, full: str, owner: str) -> bool:
+        held = self._holder(self._path(full))
+        if held is None or held.owner != owner:
+            return False
+        self._delete([full])
+        return True

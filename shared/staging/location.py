@@ -2,6 +2,10 @@
 
 Accepted forms:
 
+- the name of an app setting / environment variable (capitals, digits, ``_``: ``STAGING_CONNECTION``)
+  holding one of the forms below. Run settings carry this name, never the connection string: they are
+  copied into every orchestration and activity input, and the string holds the account key
+  (:func:`staging_reference` turns an operator's connection string into such a name);
 - a folder path (``./out/staging``, ``/data/staging``) or a ``file://`` URL -> :class:`LocalStaging`;
 - a Blob Storage connection string (``DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;
   BlobEndpoint=...``, a SAS connection string, or ``UseDevelopmentStorage=true``) -> :class:`BlobStaging`
@@ -23,10 +27,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, MutableMapping
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from ..errors import SettingsError
+from ..settings import SETTING_NAME
 from .base import Staging, join
 
 DEFAULT_CONTAINER = "migration-staging"
@@ -112,6 +119,11 @@ def open_staging(
     if not isinstance(location, str) or not location.strip():
         raise ValueError("staging location is empty")
     location = location.strip()
+    if SETTING_NAME.match(location):
+        if not os.environ.get(location, "").strip():
+            raise SettingsError(f"staging names the setting {location}, which is not set: set it to a connection "
+                                "string, an https://<account>.blob.core.windows.net/<container> URL or a folder")
+        location = os.environ[location].strip()
 
     if location.lower().startswith("file:"):
         from .local import LocalStaging
@@ -163,3 +175,16 @@ def open_staging(
     from .local import LocalStaging
 
     return LocalStaging(location, prefix=prefix)
+
+
+def staging_reference(location: str, *, setting: str = "STAGING_CONNECTION",
+                      env: MutableMapping[str, str] = os.environ) -> str:
+    """What a run's settings may carry for the staging ``location`` an operator gave: a connection
+    string is put into ``env`` (the CLI's own process environment) under ``setting`` and named; a folder
+    becomes absolute (activities may run elsewhere); a setting name or a URL stays as it is."""
+    if parse_connection_string(location) is not None:
+        env[setting] = location
+        return setting
+    if SETTING_NAME.match(location) or "://" in location:
+        return location
+    return str(Path(location).resolve())

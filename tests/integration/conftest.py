@@ -1,5 +1,5 @@
 """A whole WORKetc CSV -> Dataverse run, in-process: the Dataverse emulator behind
-httpx.ASGITransport, staging in a folder (or Azurite), the orchestrators driven by the local driver."""
+httpx.ASGITransport, staging in a folder (or Azurite), the orchestrators replayed by the local Durable driver (cli.durable)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from emulators import graph as graph_emulator
 from emulators.dataverse import create_app, mint_token
 from orchestrators.migration import ORCHESTRATORS
 from shared import http as shared_http
-from shared.driver import LocalDriver
+from cli.durable import DurableDriver
 from shared.run import RunConfig
 from shared.steps import STEPS
 
@@ -116,6 +116,6 @@ def run_config(sample_export: Path, staging: str, **kw) -> RunConfig:
 
 
 async def migrate(run: RunConfig, steps=None, listener=None) -> dict:
-    driver = LocalDriver(ORCHESTRATORS, steps or STEPS, max_parallel_activities=3, listener=listener,
+    driver = DurableDriver(ORCHESTRATORS, steps or STEPS, max_parallel_activities=3, listener=listener,
                          retry_interval_scale=0.001)
     return await driver.run("migration", run.model_dump(), instance_id=run.run_id)

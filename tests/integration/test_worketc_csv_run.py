@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.durable import OrchestrationFailed
 from shared.steps import STEPS
 
 from .conftest import make_env, migrate, run_config
@@ -92,9 +93,9 @@ async def test_csv_export_lands_in_dataverse_and_reconciles(dataverse, sample_ex
     assert row["address1_city"] == clean["City"]
     assert row["websiteurl"] == (clean["Website"] or None)
 
-    # a duplicate EntityID is rejected at extract naming file and row
+    # a duplicate EntityID is rejected at extract naming file, line and record
     dups = [r for r in rejects if r["code"] == "duplicate_key"]
-    assert dups and all(r["file"] and r["row"] for r in dups)
+    assert dups and all(r["file"] and r["line"] and r["record"] for r in dups)
     # over-long values are rejected by Dataverse with its own error code
     assert any(r["stage"] == "load" and r["code"].startswith("0x") for r in rejects)
 
@@ -131,7 +132,7 @@ async def test_a_run_killed_mid_load_resumes_to_the_same_state(monkeypatch, samp
 
     steps = {**STEPS, "load_chunk": crashing_load}
     run = run_config(sample_export, str(tmp_path / "crashy"), run_id="crashy", chunk_size=10)
-    with pytest.raises(MachineDied):
+    with pytest.raises(OrchestrationFailed, match="MachineDied: the machine died"):
         await migrate(run, steps=steps)
     partial = await env.rows("accounts", "wtc_sourceid")  # contacts never started: no columns yet
     assert 0 < len(partial) < len(clean["accounts"])
@@ -218,16 +219,17 @@ async def test_custom_fields_become_columns_with_values(dataverse, sample_export
 
 
 @pytest.mark.azurite
-async def test_a_run_staged_in_blob_storage_lands_the_same(dataverse, sample_export, tmp_path,
+async def test_a_run_staged_in_blob_storage_lands_the_same(dataverse, sample_export, tmp_path, monkeypatch,
                                                            azurite_connection_string):
     """The Function App stages in Blob Storage: the same run through Azurite, a real Storage server."""
     from shared.staging import open_staging
 
     conn = f"{azurite_connection_string};Container=it-{tmp_path.name.lower().replace('_', '-')[:40]}"
-    run = run_config(sample_export, conn, run_id="blob", only=["contact"])
+    monkeypatch.setenv("IT_STAGING", conn)  # run settings name the setting; the key stays in the environment
+    run = run_config(sample_export, "IT_STAGING", run_id="blob", only=["contact"])
     result = await migrate(run)
     assert result["status"] == "completed"
-    report = json.loads(open_staging(conn, prefix=run.prefix).read_bytes("report/report.json"))
+    report = json.loads(open_staging("IT_STAGING", prefix=run.prefix).read_bytes("report/report.json"))
     objs = by_object(report)
     assert set(objs) == {"user", "custom_field", "company", "contact"}
     assert objs["contact"]["source"] == len(read_csv(sample_export / "contacts.csv"))

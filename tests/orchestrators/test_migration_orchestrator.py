@@ -38,27 +38,40 @@ class FakeContext:
         self.answers = answers
         self.calls: list[tuple[str, dict]] = []
         self.statuses: list[dict] = []
+        self.leases: list[tuple[str, dict]] = []  # the run lease's acquire/release, kept apart from the work
         self.instance_id = "inst-1"
 
     def build(self):
         ctx = Mock(spec=df.DurableOrchestrationContext)
         ctx.instance_id = self.instance_id
         ctx.get_input.return_value = self.input
+        ctx.new_uuid.return_value = "lease-token-1"
         ctx.call_activity_with_retry.side_effect = self._activity
-        ctx.call_sub_orchestrator.side_effect = self._sub
-        ctx.task_all.side_effect = lambda tasks: task([t.result for t in tasks])
+        ctx.call_sub_orchestrator_with_retry.side_effect = self._sub
+        ctx.task_all.side_effect = self._all
         ctx.set_custom_status.side_effect = self.statuses.append
         return ctx
 
     def _activity(self, name, retry, payload):
         assert isinstance(retry, df.RetryOptions)
+        if name.endswith("_run_lease"):
+            self.leases.append((name, payload))
+            return task({"lease": payload["lease"]})
         self.calls.append((name, payload))
-        answer = self.answers[name]
+        answer = self.answers.get(name, {"status": "failed"} if name == "final_report" else None)
+        if answer is None:
+            raise KeyError(name)
         return task(answer(payload) if callable(answer) else answer)
 
-    def _sub(self, name, payload, instance_id=None):
+    def _sub(self, name, retry, payload, instance_id=None):
+        assert isinstance(retry, df.RetryOptions)
         self.calls.append((f"sub:{name}", payload))
-        return task({"object": payload["object"], "balanced": True})
+        answer = self.answers.get(f"sub:{name}", {"balanced": True})
+        return task({"object": payload["object"], **(answer(payload) if callable(answer) else answer)})
+
+    def _all(self, tasks):
+        assert tasks, "task_all([]) yields None in Azure, not []"
+        return task([t.result for t in tasks])
 
 
 def drive(fn, ctx):
@@ -162,3 +175,76 @@ def test_every_activity_an_object_names_exists():
             assert spec.load_activity in STEPS, spec.name
             if spec.pipeline != "records":
                 assert orch.PIPELINE_ACTIVITY[spec.pipeline] in STEPS, spec.name
+
+
+def test_migrate_object_with_zero_records_fans_out_over_nothing():
+    fake = FakeContext({"run": RUN, "object": "company"}, {
+        "prepare_object": {}, "extract_object": {"chunks": [], "staged": 0},
+        "load_chunk": {}, "reconcile_object": {"object": "company", "source": 0, "balanced": True},
+    })
+    report = drive(registered("migrate_object"), fake.build())
+    assert [n for n, _ in fake.calls] == ["prepare_object", "extract_object", "reconcile_object"]
+    assert report["balanced"] is True
+    assert {"object": "company", "phase": "loading", "chunks": 0} in fake.statuses
+
+
+def test_a_permanent_failure_fails_the_run_at_once_with_its_message():
+    fake = FakeContext(RUN, {"discover": {"failure": {"kind": "input", "message": "no companies.csv in /x"}}})
+    with pytest.raises(orch.PermanentFailure, match="^no companies.csv in /x$"):
+        drive(registered("migration"), fake.build())
+    assert [n for n, _ in fake.calls] == ["discover", "final_report"]
+    # the failed run still writes its report, then gives the run's lease back
+    assert fake.calls[-1][1] == {"run": RUN, "objects": [], "failure": fake.answers["discover"]["failure"]}
+    assert [n for n, _ in fake.leases] == ["acquire_run_lease", "release_run_lease"]
+
+
+def test_an_object_with_a_permanent_failure_returns_it_and_the_run_fails_without_retrying_it():
+    failure = {"kind": "access", "message": "Dataverse refused the credential (401)"}
+    fake = FakeContext({"run": RUN, "object": "company"}, {
+        "prepare_object": {"failure": failure}, "reconcile_object": {"balanced": True}})
+    assert drive(registered("migrate_object"), fake.build()) == {"object": "company", "failure": failure}
+    assert [n for n, _ in fake.calls] == ["prepare_object"]
+    assert fake.statuses[-1] == {"object": "company", "phase": "failed", "failure": failure}
+
+    run = FakeContext(RUN, {
+        "discover": {"objects": ["user", "company"], "waves": [["user"], ["company"]]},
+        "sub:migrate_object": lambda p: {"failure": failure} if p["object"] == "user" else {"balanced": True},
+        "final_report": {"status": "completed", "report": "r", "totals": {}},
+    })
+    with pytest.raises(orch.PermanentFailure, match="refused the credential"):
+        drive(registered("migration"), run.build())
+    assert [n for n, _ in run.calls] == ["discover", "sub:migrate_object", "final_report"]
+    assert run.calls[-1][1]["failure"] == failure and run.calls[-1][1]["objects"] == ["user", "company"]
+
+
+def test_a_wave_with_a_failed_object_fails_the_run_once_the_wave_is_done():
+    failure = {"kind": "input", "message": "contacts.csv: wrong separator"}
+    fake = FakeContext(RUN, {
+        "discover": {"objects": ["a", "b", "c", "d"], "waves": [["a", "b", "c"], ["d"]]},
+        "sub:migrate_object": lambda p: {"failure": failure} if p["object"] == "b" else {"balanced": True},
+        "final_report": {"status": "completed", "report": "r", "totals": {}},
+    })
+    with pytest.raises(orch.PermanentFailure, match="wrong separator"):
+        drive(registered("migration"), fake.build())
+    assert [p["object"] for n, p in fake.calls if n == "sub:migrate_object"] == ["a", "b", "c"]
+    assert fake.calls[-1][0] == "final_report" and fake.calls[-1][1]["failure"] == failure
+
+
+def test_the_run_holds_its_lease_from_before_discovery_to_after_the_report():
+    fake = FakeContext(RUN, {
+        "discover": {"objects": ["company"], "waves": [["company"]]},
+        "final_report": {"status": "completed", "report": "r", "totals": {}},
+    })
+    drive(registered("migration"), fake.build())
+    assert fake.leases == [("acquire_run_lease", {"run": RUN, "lease": "lease-token-1"}),
+                           ("release_run_lease", {"run": RUN, "lease": "lease-token-1"})]
+
+
+def test_a_second_run_refused_its_lease_moves_nothing():
+    fake = FakeContext(RUN, {})
+    ctx = fake.build()
+    refusal = {"kind": "permanent", "message": "run r1 is already in progress"}
+    ctx.call_activity_with_retry.side_effect = lambda name, retry, payload: task({"failure": refusal})
+    with pytest.raises(orch.PermanentFailure, match="already in progress"):
+        drive(registered("migration"), ctx)
+    assert ctx.call_activity_with_retry.call_count == 1  # no discovery, no report over the other run's files

@@ -1,6 +1,7 @@
-"""``python -m emulators.graph --host 127.0.0.1 --port 8082 [--file-host URL] [--faults SPEC]``.
+"""``python -m emulators.graph --host 127.0.0.1 --port 8082 [--tls] [--file-host URL] [--faults SPEC]``.
 
-Prints one bearer token the emulator accepts (unless another verifier is configured)."""
+Prints its base URL, one bearer token the emulator accepts (unless another verifier is configured)
+and, with ``--tls``, the test CA file a client trusts (``GRAPH_CA_BUNDLE``)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,18 @@ def main() -> None:
     p.add_argument("--throttle-window", type=float, default=1.0)
     p.add_argument("--session-ttl", type=float, default=900.0)
     p.add_argument("--storage-dir", default=None)
+    p.add_argument("--tls", action="store_true", help="https with a test CA (its PEM path is printed)")
     a = p.parse_args()
     throttle = Throttle(limit=a.throttle_limit, window=a.throttle_window) if a.throttle_limit else None
     app = create_app(sites=[{"hostname": a.hostname, "path": a.site_path}], throttle=throttle, faults=a.faults,
                      session_ttl=a.session_ttl, file_host=a.file_host, storage_dir=a.storage_dir)
-    print(f"graph emulator on http://{a.host}:{a.port}/v1.0  token: {mint_token(app, ttl=7 * 24 * 3600)}", flush=True)
-    serve(app, host=a.host, port=a.port, log_level="warning")
+
+    def ready(base_url: str, ca_file: str | None) -> None:
+        print(f"graph emulator on {base_url}/v1.0  token: {mint_token(app, ttl=7 * 24 * 3600)}", flush=True)
+        if ca_file:
+            print(f"CA certificate: {ca_file}", flush=True)
+
+    serve(app, host=a.host, port=a.port, tls=a.tls, log_level="warning", on_ready=ready)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ Routes (all under ``/v1.0`` need ``Authorization: Bearer``):
 - ``POST .../items/{parent-id}:/{path/filename}:/createUploadSession``
 - ``GET .../items/{id}/content`` -> ``302`` to a pre-authenticated ``download.aspx`` URL, like Graph.
 
+Names and paths are refused as SharePoint refuses them (``Store.check_name`` / ``Store.check_path``: invalid
+characters, reserved names, leading/trailing spaces, trailing dots, the 400-character decoded path) with
+400 ``invalidRequest``; a name holding an encoded ``:`` or ``/`` is parsed from the raw request path.
+
 Upload sessions live at ``{origin}/sites/..../_api/v2.0/drives/{d}/items/{parent}/uploadSession?guid=..&tempauth=..``
 (``origin`` = ``file_host`` or the request's origin): ``PUT`` fragments (no Authorization header),
 ``GET`` status, ``DELETE`` cancel.
@@ -24,7 +28,7 @@ import os
 import re
 import time
 from typing import Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -38,19 +42,29 @@ from shared.sharepoint.quickxorhash import QuickXorHash
 from . import tokens
 from .errors import GraphError, error_response
 from .middleware import AuthMiddleware, Faults, FaultRule, FaultsMiddleware, Throttle, ThrottleMiddleware
-from .store import FRAGMENT_QUANTUM, MAX_FRAGMENT, SIMPLE_UPLOAD_LIMIT, Item, Session, Store, iso
+from .store import (FRAGMENT_QUANTUM, MAX_FRAGMENT, SESSION_TEMP_NAME, SIMPLE_UPLOAD_LIMIT, Item, Session, Store,
+                    iso)
 
 CONFLICT = "@microsoft.graph.conflictBehavior"
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
 def _split_path(path: str) -> list[str]:
-    return [p for p in path.strip("/").split("/") if p]
+    return [unquote(p) for p in path.strip("/").split("/") if p]
+
+
+def _raw_rest(request: Request, after: str) -> str:
+    """The request path after ``after``, still percent-encoded: a name may hold an encoded ``:`` or
+    ``/``, which must not be taken for the ``root:/path:/action`` separators once decoded."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).split(b"?")[0].decode("latin-1")
+    return raw[raw.index(after) + len(after):]
 
 
 def _parse_drive_rest(rest: str) -> tuple[str, str | None, list[str], str]:
-    """``{drive}/root:/a/b:/children`` -> (drive, base item id or None for root, [a, b], "children")."""
+    """``{drive}/root:/a/b:/children`` (percent-encoded) -> (drive, base item id or None for root, [a, b],
+    "children"), every segment decoded."""
     drive_id, _, tail = rest.partition("/")
+    drive_id = unquote(drive_id)
     base: str | None
     if tail == "":
         return drive_id, "", [], ""
@@ -60,7 +74,7 @@ def _parse_drive_rest(rest: str) -> tuple[str, str | None, list[str], str]:
         m = re.match(r"items/([^/:]+)", tail)
         if not m:
             raise GraphError(400, "invalidRequest", "Invalid request")
-        base, tail = m.group(1), tail[m.end():]
+        base, tail = unquote(m.group(1)), tail[m.end():]
     else:
         raise GraphError(400, "invalidRequest", f"Resource not found for the segment '{tail.split('/')[0]}'.")
     parts: list[str] = []
@@ -183,12 +197,12 @@ class GraphEmulator:
         if rest_after == "drive":
             return JSONResponse(self.drive_json(self.store.drive(site.drive_ids[0])))
         if rest_after.startswith("drive/"):
-            return await self.drives(request, f"{site.drive_ids[0]}/{rest_after[6:]}")
+            return await self.drives(request, f"{site.drive_ids[0]}/{_raw_rest(request, '/drive/')}")
         raise GraphError(400, "invalidRequest", f"Resource not found for the segment '{rest_after.split('/')[0]}'.")
 
     # ------------------------------------------------------------------ /drives
     async def drives(self, request: Request, rest: str | None = None) -> Response:
-        rest = rest if rest is not None else request.path_params["rest"]
+        rest = rest if rest is not None else _raw_rest(request, "/v1.0/drives/")
         drive_id, base, parts, action = _parse_drive_rest(rest)
         drive = self.store.drive(drive_id)
         method = request.method
@@ -263,7 +277,7 @@ class GraphEmulator:
                              "upload; use an upload session.", inner_code="fileSizeLimitExceeded")
         target_id = None
         if parts:
-            Store.check_name(parts[-1])
+            self.store.check_path(drive_id, base_id, parts)
         else:  # PUT /items/{id}/content: replace an existing file's content
             target = self.store.item(drive_id, base_id)
             if target.is_folder:
@@ -312,7 +326,7 @@ class GraphEmulator:
             raise GraphError(400, "invalidRequest", f"Invalid conflictBehavior '{conflict}'.")
         target_id = None
         if parts:
-            Store.check_name(parts[-1])
+            self.store.check_path(drive_id, base_id, parts, reserve=SESSION_TEMP_NAME)
             base = self.store.item(drive_id, base_id)
             if not base.is_folder:
                 raise GraphError(400, "invalidRequest", "The parent item is not a folder.")

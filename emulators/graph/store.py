@@ -31,7 +31,22 @@ FRAGMENT_QUANTUM = 320 * 1024  # 327,680 bytes
 MAX_FRAGMENT = 60 * 1024 * 1024  # a fragment must be < 60 MiB
 SIMPLE_UPLOAD_LIMIT = 250 * 1024 * 1024  # "250 MB" (docs); MiB here, inferred
 
-_INVALID_NAME = re.compile(r'["*:<>?/\\|]')
+# SharePoint Online's name rules: Microsoft support, "Restrictions and limitations in OneDrive and
+# SharePoint" (invalid characters, invalid file or folder names, file name and path lengths),
+# https://support.microsoft.com/en-us/office/restrictions-and-limitations-in-onedrive-and-sharepoint-64883a5d-228e-48f5-b3d2-eb39e07630fa
+# Characters: " * : < > ? / \ | and control characters (for SharePoint Online, @pnp/sp's utils/file-names.js,
+# InvalidFileFolderNameCharsOnlineRegex, also refuses 0x00-0x1f and 0x7f-0x9f).
+INVALID_CHARACTERS = re.compile(r'["*:<>?/\\|\x00-\x1f\x7f-\x9f]')
+# Names: .lock, CON, PRN, AUX, NUL, COM0-COM9, LPT0-LPT9 (the page lists the device names; like Windows,
+# SharePoint refuses them with any extension too), desktop.ini, names starting with ~$, _vti_ anywhere.
+RESERVED_NAME = re.compile(r"(?i)^(?:(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\..*)?"
+                           r"|\.lock|desktop\.ini|~\$.*|.*_vti_.*)$")
+# "The entire decoded file path, including the file name, can't contain more than 400 characters",
+# counted from the site's server-relative path ("sites/crm/Shared Documents/...").
+MAX_PATH = 400
+# An upload session first writes "~tmpXX_<name>" beside the target, so its path must fit 7 characters
+# more (observed: microsoftgraph/msgraph-sdk-dotnet#2018, sessions fail above 393 characters).
+SESSION_TEMP_NAME = len("~tmpXX_")
 
 
 def iso(ts: float) -> str:
@@ -222,10 +237,43 @@ class Store:
             return parts[::-1]
 
     @staticmethod
-    def check_name(name: str) -> None:
-        if not name or name in (".", "..") or _INVALID_NAME.search(name) or name != name.strip() \
-                or name.endswith(".") or len(name) > 400:
+    def check_name(name: str, *, folder: bool = False, library_root: bool = False) -> None:
+        """Graph's answer to a name SharePoint refuses: 400 ``invalidRequest``. The inner code
+        ``nameContainsInvalidCharacters`` for characters is observed (OneDrive/onedrive-api-docs#1446);
+        a reserved name gets the bare "Invalid request" (observed for ``_vti_``, OneDrive/onedrive-api-docs#1653);
+        the messages for spaces and periods are inferred."""
+        if not name or name in (".", ".."):
             raise GraphError(400, "invalidRequest", f"The provided name '{name}' is not valid.")
+        bad = INVALID_CHARACTERS.search(name)
+        if bad:
+            raise GraphError(400, "invalidRequest", f"The provided name contains invalid character {bad.group()!r}",
+                             inner_code="nameContainsInvalidCharacters")
+        if name != name.strip(" "):
+            raise GraphError(400, "invalidRequest", "The provided name cannot contain leading, or trailing, spaces.")
+        if name.endswith("."):
+            raise GraphError(400, "invalidRequest", "The provided name cannot end with a period.")
+        # folders: no leading tilde, and "forms" is not supported at the root of a library
+        if RESERVED_NAME.match(name) or (folder and (name.startswith("~") or
+                                                     (library_root and name.lower() == "forms"))):
+            raise GraphError(400, "invalidRequest", "Invalid request")
+
+    def check_path(self, drive_id: str, base_id: str, parts: list[str], *, folder: bool = False,
+                   reserve: int = 0) -> None:
+        """``parts`` (folders, then the new item's name; a folder's too when ``folder``) under ``base_id``:
+        every name valid and the whole decoded path within 400 characters (``reserve`` more for an upload
+        session's temporary name)."""
+        with self.lock:
+            base = self.items.get(base_id)
+            if base is None or base.drive_id != drive_id:
+                raise GraphError(404, "itemNotFound", "The resource could not be found.")
+        above = self.path_of(base)
+        for i, name in enumerate(parts):
+            self.check_name(name, folder=folder or i < len(parts) - 1, library_root=not above and i == 0)
+        drive = self.drives[drive_id]
+        path = "/".join([self.sites[drive.site_id].path.strip("/"), drive.url_segment, *above, *parts])
+        if len(path) + reserve > MAX_PATH:
+            raise GraphError(400, "invalidRequest", f"The path is {len(path)} characters long; the limit is "
+                             f"{MAX_PATH - reserve}.", inner_code="pathIsTooLong")
 
     def _unique_name(self, folder_id: str, name: str) -> str:
         stem, dot, ext = name.rpartition(".")
@@ -250,7 +298,8 @@ class Store:
             self.items[folder_id].modified = self.clock()
 
     def create_folder(self, drive_id: str, parent_id: str, name: str, conflict: str, caller: str) -> tuple[Item, bool]:
-        self.check_name(name)
+        if self.item(drive_id, parent_id).is_folder:
+            self.check_path(drive_id, parent_id, [name], folder=True)
         with self.lock:
             parent = self.items.get(parent_id)
             if parent is None or parent.drive_id != drive_id:
@@ -272,8 +321,7 @@ class Store:
 
     def ensure_folders(self, drive_id: str, parent_id: str, parts: list[str], caller: str) -> str:
         """Create missing intermediate folders (as the content PUT does); return the last folder id."""
-        for p in parts:
-            self.check_name(p)
+        self.check_path(drive_id, parent_id, parts, folder=True)
         with self.lock:
             cur = self.items.get(parent_id)
             if cur is None or cur.drive_id != drive_id:

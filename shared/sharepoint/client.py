@@ -3,8 +3,12 @@
 Retries live in :meth:`SharePointClient.request` (and, for upload-session fragments, in the
 upload loop, because a fragment must not be blindly resent: Graph answers 416 for bytes it already
 has): ``Retry-After`` on 429/503, exponential backoff with jitter on other 5xx and on dropped
-connections / timeouts. A Retry-After longer than ``max_retry_after`` raises :class:`GraphThrottled`
-so the caller (a durable orchestration) can wait with a timer instead of holding an activity.
+connections / timeouts. One request waits at most ``max_retry_after`` seconds in all for Retry-After:
+a longer wait (or throttling past the last retry) raises :class:`GraphThrottled`, so the caller (an
+activity) ends and its orchestrator retries it later instead of holding a worker.
+
+Uploads never replace a file: :meth:`SharePointClient.upload_file` answers ``unchanged`` for the same
+content already at the path and raises :class:`ItemExists` for other content.
 
 Upload URLs and download URLs are pre-authenticated: they are called without the bearer token,
 through a separate client per origin (they live on ``{tenant}.sharepoint.com``, not on Graph).
@@ -20,7 +24,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Awaitable, BinaryIO, Callable, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -78,6 +82,16 @@ class UploadVerificationError(RuntimeError):
     """SharePoint's quickXorHash of the uploaded file differs from the one computed locally."""
 
 
+class ItemExists(RuntimeError):
+    """A file with other content (or one that could not be compared) already has the name; it was left
+    as it is."""
+
+    def __init__(self, item: "DriveItem", path: str) -> None:
+        super().__init__(f"{path} already exists in SharePoint with other content ({item.size} bytes, last "
+                         f"modified {item.raw.get('lastModifiedDateTime') or 'at an unknown time'})")
+        self.item, self.path = item, path
+
+
 @dataclass
 class DriveItem:
     id: str
@@ -89,7 +103,7 @@ class DriveItem:
     parent_id: str | None
     drive_id: str | None
     raw: dict = field(repr=False, default_factory=dict)
-    outcome: str | None = None  # upload_file: "created" | "replaced" | "skipped"
+    outcome: str | None = None  # upload_file: "created" | "unchanged"
 
     @classmethod
     def from_json(cls, d: dict, outcome: str | None = None) -> "DriveItem":
@@ -239,18 +253,22 @@ class SharePointClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff_base * 2 ** attempt) * (0.5 + random.random() / 2)
 
-    async def _wait_throttled(self, resp: httpx.Response, attempt: int) -> None:
+    async def _wait_throttled(self, resp: httpx.Response, attempt: int, waited: float) -> float:
+        """Sleep as Graph asks on 429/503; returns the seconds slept. Raises :class:`GraphThrottled` when
+        the retries are spent or the wait would take this request past ``max_retry_after`` in all."""
         ra = _retry_after(resp)
-        if ra is not None and ra > self.max_retry_after:
-            raise GraphThrottled(ra, resp)
-        await asyncio.sleep(ra if ra is not None else self._backoff(attempt))
+        delay = ra if ra is not None else self._backoff(attempt)
+        if attempt >= self.max_retries or (ra is not None and waited + ra > self.max_retry_after):
+            raise GraphThrottled(delay, resp)
+        await asyncio.sleep(delay)
+        return delay
 
     async def request(self, method: str, url: str, *, authenticated: bool = True, ok: tuple[int, ...] = (),
                       **kwargs: Any) -> httpx.Response:
         """Send with retries. Raises :class:`GraphError` for a final status >= 400 not in ``ok``."""
         client = self._http if authenticated else self._preauth_client(url)
         base_headers = dict(kwargs.pop("headers", None) or {})
-        refreshed = False
+        refreshed, waited = False, 0.0
         for attempt in range(self.max_retries + 1):
             headers = dict(base_headers)
             if authenticated:
@@ -265,8 +283,8 @@ class SharePointClient:
             status = resp.status_code
             if status in ok or status < 400:
                 return resp
-            if status in (429, 503) and attempt < self.max_retries:
-                await self._wait_throttled(resp, attempt)
+            if status in (429, 503):
+                waited += await self._wait_throttled(resp, attempt, waited)
                 continue
             if status in (500, 502, 504) and attempt < self.max_retries:
                 await asyncio.sleep(self._backoff(attempt))
@@ -359,51 +377,76 @@ class SharePointClient:
     # ------------------------------------------------------------------ uploads
     async def upload_file(self, drive_id: str, folder_path: str, filename: str,
                           source: BinaryIO | str | os.PathLike, size: int | None = None,
-                          sha256: str | None = None) -> DriveItem:
-        """Upload ``source`` to ``folder_path/filename`` (folders created as needed).
+                          sha256: str | None = None, *,
+                          before_write: Callable[[], Awaitable[None]] | None = None) -> DriveItem:
+        """Upload ``source`` to ``folder_path/filename``; never over another file.
 
-        ``sha256`` (hex), when given, is checked against the bytes as they stream; a mismatch raises
-        :class:`ContentMismatch` naming the file and nothing is committed. Idempotent: an existing file
-        with the same size and quickXorHash is left alone (``outcome="skipped"``); a different one is
-        replaced. After the upload the driveItem's quickXorHash must equal the local one.
+        The source is read and hashed first wherever it can be read twice (in memory up to the
+        simple-upload limit, or seekable): a wrong ``sha256`` (hex) or size raises :class:`ContentMismatch`
+        naming the file before anything is written, and a file already at the path is compared by size
+        and quickXorHash: the same content is left alone (``outcome="unchanged"``), other content raises
+        :class:`ItemExists`. Only then does ``before_write`` run (the caller creates the folder there, so
+        no folder is created for a file that is refused), and the upload goes with
+        ``conflictBehavior=fail``: a file that appeared meanwhile is compared the same way. After the
+        upload, SharePoint's quickXorHash must equal the local one (:class:`UploadVerificationError`).
         """
         if size is None:
             if not isinstance(source, (str, os.PathLike)):
                 raise ValueError("size is required for a stream source")
             size = os.path.getsize(source)
         parts = _split(folder_path) + [filename]
+        path = "/".join(parts)
         src = _Source(source, filename)
         try:
-            existing = await self.get_item_by_path(drive_id, "/".join(parts))
-            if existing is not None and existing.is_folder:
-                raise GraphError(409, "nameAlreadyExists", f"'{'/'.join(parts)}' is a folder")
-            if existing is not None and existing.size == size and src.seekable:
-                self._read_all(src, size, sha256)
-                if existing.quick_xor_hash == src.qxh.b64digest():
-                    existing.outcome = "skipped"
-                    return existing
-                src.reset_hashes()
+            existing = await self.get_item_by_path(drive_id, path)
+            data: bytes | None = None
             if size <= self.simple_upload_limit:
                 data = src.read_at(0, size)
                 self._check(src, size, sha256, len(data))
-                resp = await self.request("PUT", f"/drives/{drive_id}/root:/{_path_url(parts)}:/content",
-                                          params={CONFLICT: "replace"}, content=data,
-                                          headers={"Content-Type": "application/octet-stream"})
-                item = resp.json()
-            else:
-                item = await self._upload_session(drive_id, parts, src, size, sha256)
+            elif src.seekable or existing is not None:  # a stream that cannot seek is only read to compare
+                self._read_all(src, size, sha256)
+            local = src.qxh.b64digest() if src.hashed == size else None
+            if existing is not None:
+                return self._unchanged_or_conflict(existing, path, size, local)
+            if data is None:  # read again while uploading, hashing again
+                src.reset_hashes()
+            if before_write is not None:
+                await before_write()
+            try:
+                if data is not None:
+                    resp = await self.request("PUT", f"/drives/{drive_id}/root:/{_path_url(parts)}:/content",
+                                              params={CONFLICT: "fail"}, content=data,
+                                              headers={"Content-Type": "application/octet-stream"})
+                    item = resp.json()
+                else:
+                    item = await self._upload_session(drive_id, parts, src, size, sha256)
+            except GraphError as e:
+                theirs = await self.get_item_by_path(drive_id, path) if e.status == 409 else None
+                if theirs is None:
+                    raise
+                return self._unchanged_or_conflict(theirs, path, size, src.qxh.b64digest()
+                                                   if src.hashed == size else local)
             local = src.qxh.b64digest()
-            result = DriveItem.from_json(item, outcome="replaced" if existing is not None else "created")
+            result = DriveItem.from_json(item, outcome="created")
             if result.quick_xor_hash is None:  # hashes may lag behind the upload response
                 result = DriveItem.from_json((await self.get_item(drive_id, result.id)).raw, result.outcome)
             if result.quick_xor_hash is not None and result.quick_xor_hash != local:
-                raise UploadVerificationError(f"{'/'.join(parts)}: SharePoint quickXorHash {result.quick_xor_hash} "
+                raise UploadVerificationError(f"{path}: SharePoint quickXorHash {result.quick_xor_hash} "
                                               f"!= local {local}")
             if result.size != size:
-                raise UploadVerificationError(f"{'/'.join(parts)}: SharePoint size {result.size} != {size}")
+                raise UploadVerificationError(f"{path}: SharePoint size {result.size} != {size}")
             return result
         finally:
             src.close()
+
+    @staticmethod
+    def _unchanged_or_conflict(item: DriveItem, path: str, size: int, local_qxh: str | None) -> DriveItem:
+        if item.is_folder:
+            raise GraphError(409, "nameAlreadyExists", f"'{path}' is a folder")
+        if local_qxh is not None and item.size == size and item.quick_xor_hash == local_qxh:
+            item.outcome = "unchanged"
+            return item
+        raise ItemExists(item, path)
 
     def _read_all(self, src: _Source, size: int, sha256: str | None) -> None:
         off = 0
@@ -428,7 +471,7 @@ class SharePointClient:
         restarts = 0
         while True:
             sess = await self._json("POST", f"/drives/{drive_id}/root:/{_path_url(parts)}:/createUploadSession",
-                                    json={"item": {CONFLICT: "replace", "name": parts[-1]}})
+                                    json={"item": {CONFLICT: "fail", "name": parts[-1]}})
             url = sess["uploadUrl"]
             try:
                 return await self._send_fragments(url, drive_id, parts, src, size, sha256)
@@ -441,7 +484,7 @@ class SharePointClient:
 
     async def _send_fragments(self, url: str, drive_id: str, parts: list[str], src: _Source, size: int,
                               sha256: str | None) -> dict:
-        offset, attempt, sent_last = 0, 0, False
+        offset, attempt, sent_last, waited = 0, 0, False, 0.0
         while True:
             n = min(self.fragment_size, size - offset)
             frag = src.read_at(offset, n)
@@ -469,15 +512,17 @@ class SharePointClient:
                 continue
             if resp is not None and resp.status_code == 404:
                 return await self._after_gone(drive_id, parts, src, sent_last, size)
+            if resp is not None and resp.status_code == 409:  # the name was taken meanwhile: nothing committed
+                await self.request("DELETE", url, authenticated=False, ok=(404,))
             if resp is not None and resp.status_code not in (416, 429, 500, 502, 503, 504):
                 raise GraphError.from_response(resp)
             # dropped connection, 5xx, throttled or 416: ask the session what it still needs
-            if attempt >= self.max_retries:
+            if resp is not None and resp.status_code in (429, 503):
+                waited += await self._wait_throttled(resp, attempt, waited)
+            elif attempt >= self.max_retries:
                 if resp is not None:
                     raise GraphError.from_response(resp)
                 raise httpx.RemoteProtocolError(f"fragment at {offset} of '{'/'.join(parts)}' kept failing")
-            if resp is not None and resp.status_code in (429, 503):
-                await self._wait_throttled(resp, attempt)
             elif resp is None or resp.status_code >= 500:
                 await asyncio.sleep(self._backoff(attempt))
             attempt += 1

@@ -8,6 +8,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ class DocEnv:
     dv_app: object
     graph_app: object
     graph_token: str
+    site_url: str = SITE_URL
     accounts: dict[str, str] = field(default_factory=dict)  # source key -> accountid
     contacts: dict[str, str] = field(default_factory=dict)
 
@@ -49,14 +51,32 @@ class DocEnv:
         p.write_bytes(data)
         return {"Path": rel, "SizeBytes": len(data), "Sha256": hashlib.sha256(data).hexdigest()}
 
-    def stage(self, rows: list[dict], part: str = "part-00000") -> dict:
-        """Write a transformed chunk the way transform_chunk does; returns the activity payload."""
-        st = open_staging(self.run.staging, prefix=self.run.prefix)
-        m = write_chunks(st, f"objects/document/transform/{part}", rows, object_name="document",
-                         chunk_size=max(len(rows), 1))
-        c = m.chunks[0]
-        return {"run": self.run.model_dump(), "object": "document",
-                "chunk": {"name": c.name, "records": c.records, "sha256": c.sha256}}
+    def stage(self, rows: list[dict]) -> dict:
+        """Stage one transformed chunk the way the pipeline does; returns the load activity's payload."""
+        return self.stage_parts(rows)[0]
+
+    def stage_parts(self, *parts: list[dict]) -> list[dict]:
+        """Stage what extract_object and transform_chunk leave for the load activities: the extract summary
+        naming every chunk, and per chunk its transformed rows and transform summary. Returns one load
+        payload per chunk."""
+        st = self.staging()
+        payloads, extract_chunks = [], []
+        for i, rows in enumerate(parts):
+            part = f"part-{i:05d}"
+            m = write_chunks(st, f"objects/document/transform/{part}", rows, object_name="document",
+                             chunk_size=max(len(rows), 1))
+            c = m.chunks[0]
+            ref = {"name": c.name, "records": c.records, "sha256": c.sha256}
+            st.write_json(f"objects/document/transform/{part}.json", {
+                "chunk": ref, "rows": len(rows), "rejected": 0, "warnings": 0, "rejects": [], "warning_rows": [],
+                "unmatched_owners": {}})
+            extract_chunks.append({"name": f"objects/document/extract/{part}.jsonl.gz", "records": len(rows),
+                                   "sha256": "-"})
+            payloads.append({"run": self.run.model_dump(), "object": "document", "chunk": ref})
+        n = sum(len(r) for r in parts)
+        st.write_json("objects/document/extract.json", {"object": "document", "source": n, "staged": n,
+                                                        "rejected": 0, "rejects": [], "chunks": extract_chunks})
+        return payloads
 
     def staging(self):
         return open_staging(self.run.staging, prefix=self.run.prefix)
@@ -66,6 +86,25 @@ class DocEnv:
 
     def sharepoint(self) -> SharePointClient:
         return SharePointClient(StaticToken(self.graph_token), f"{GRAPH}/v1.0", backoff_base=0.01)
+
+    async def files_in_sharepoint(self) -> dict[str, bytes]:
+        """Path in the default library -> content, of every file (folders listed with None)."""
+        out: dict = {}
+        async with self.sharepoint() as sp:
+            site = await sp.resolve_site("contoso.sharepoint.com", urlsplit(self.site_url).path)
+            drive = (await sp.default_drive(site["id"]))["id"]
+
+            async def walk(item_id: str, prefix: str) -> None:
+                for c in await sp.list_children(drive, item_id):
+                    out[prefix + c.name] = None if c.is_folder else await sp.download(drive, c.id)
+                    if c.is_folder:
+                        await walk(c.id, prefix + c.name + "/")
+
+            await walk("root", "")
+        return out
+
+    def result(self, part: str = "part-00000") -> dict:
+        return self.staging().read_json(f"objects/document/load/{part}.json")
 
 
 def regarding(table: str, key: str) -> dict:
@@ -80,7 +119,8 @@ def doc_row(key: str, row: int, file_name: str, meta: dict, reg: dict, **extra) 
     return {"key": key, "row": row, "body": body}
 
 
-async def make_env(tmp_path: Path, monkeypatch, *, graph_options: dict | None = None) -> DocEnv:
+async def make_env(tmp_path: Path, monkeypatch, *, graph_options: dict | None = None,
+                   site_url: str = SITE_URL) -> DocEnv:
     dv_app = dv_emu.create_app(key_activation_delay=0)
     graph_app = graph_emu.create_app(file_host=FILES, **(graph_options or {}))
     shared_http.register_transport(TARGET, lambda: httpx.ASGITransport(app=dv_app))
@@ -89,14 +129,15 @@ async def make_env(tmp_path: Path, monkeypatch, *, graph_options: dict | None = 
     gtoken = graph_emu.mint_token(graph_app)
     monkeypatch.setenv("DATAVERSE_TOKEN", dv_emu.mint_token(dv_app, "migration-app-user"))
     for k in ("DATAVERSE_CLIENT_ID", "DATAVERSE_IDENTITIES", "DATAVERSE_USE_MANAGED_IDENTITY", "GRAPH_URL",
-              "SHAREPOINT_SIMPLE_UPLOAD_LIMIT", "SHAREPOINT_UPLOAD_CONCURRENCY"):
+              "SHAREPOINT_SIMPLE_UPLOAD_LIMIT", "SHAREPOINT_UPLOAD_CONCURRENCY", "SHAREPOINT_MAX_WAIT_SECONDS",
+              "SHAREPOINT_THROTTLE_BUDGET_SECONDS"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("GRAPH_TOKEN", gtoken)
-    monkeypatch.setenv("SHAREPOINT_SITE_URL", SITE_URL)
+    monkeypatch.setenv("SHAREPOINT_SITE_URL", site_url)
     (tmp_path / "export" / "files").mkdir(parents=True)
     run = RunConfig(run_id="docs-run", source="worketc-csv", input=str(tmp_path / "export"), target=TARGET,
                     staging=str(tmp_path / "staging"))
-    env = DocEnv(tmp_path, run, dv_app, graph_app, gtoken)
+    env = DocEnv(tmp_path, run, dv_app, graph_app, gtoken, site_url)
     # the records documents attach to, as earlier waves would have loaded them
     async with env.dataverse() as dv:
         await common.ensure_columns_and_key(dv, "account", "wtc_sourceid", [])
@@ -109,9 +150,24 @@ async def make_env(tmp_path: Path, monkeypatch, *, graph_options: dict | None = 
     return env
 
 
+def drop_env() -> None:
+    for url in (TARGET, GRAPH, FILES):
+        shared_http.unregister_transport(url)
+
+
 @pytest.fixture
 async def env(tmp_path, monkeypatch):
     e = await make_env(tmp_path, monkeypatch)
     yield e
-    for url in (TARGET, GRAPH, FILES):
-        shared_http.unregister_transport(url)
+    drop_env()
+
+
+@pytest.fixture
+async def make(tmp_path, monkeypatch):
+    """``await make(**make_env options)``: an environment with its own Graph emulator options."""
+
+    async def build(**options) -> DocEnv:
+        return await make_env(tmp_path, monkeypatch, **options)
+
+    yield build
+    drop_env()

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
-from shared.steps.documents import record_folder_name, sanitize_name, transfer_documents
+from shared.sharepoint.names import record_folder_name
+from shared.steps.documents import transfer_documents
 
 from .conftest import FILES, SITE_URL, doc_row, make_env, regarding
 
@@ -112,7 +111,7 @@ async def test_documents_end_to_end_and_rerun(env):
     assert len(sites) == 1 and sites[0]["absoluteurl"] == SITE_URL
     locs = {r["wtc_sourceid"]: r for r in await _locations(env)}
     assert set(locs) == {"library~3AShared Documents", "library~3Aaccount", "library~3Acontact",
-                         "folder~3Aaccount~3A10001", "folder~3Aaccount~3A10002", "folder~3Acontact~3Ac-1"}
+                         "folder~3Aaccount~3A10001", "folder~3Acontact~3Ac-1"}
     lib_root = locs["library~3AShared Documents"]
     assert lib_root["relativeurl"] == "Shared Documents"
     assert lib_root["_parentsiteorlocation_value"] == sites[0]["sharepointsiteid"]
@@ -126,15 +125,16 @@ async def test_documents_end_to_end_and_rerun(env):
     crec = locs["folder~3Acontact~3Ac-1"]
     assert crec["relativeurl"] == cfolder and crec["_regardingobjectid_value"] == env.contacts["c-1"]
     assert crec["_parentsiteorlocation_value"] == locs["library~3Acontact"]["sharepointdocumentlocationid"]
-    # account 10002 only had rejected documents: its folder and location exist, empty (harmless)
+    # account 10002 only had rejected documents: no folder, no location
+    assert not any(p.startswith("account/Acme_") for p in files)
 
     # idempotent: the result exists -> the same summary, no work
     assert await transfer_documents(payload) == summary
 
-    # a rerun of the chunk (result lost): nothing duplicated, every transferred file reports updated
+    # a rerun of the chunk (result lost): nothing duplicated, every transferred file reports unchanged
     assert st.delete("objects/document/load/part-00000.json")
     again = await transfer_documents(payload)
-    assert again == {"created": 0, "updated": 4, "unchanged": 0, "rejected": 3}
+    assert again == {"created": 0, "updated": 0, "unchanged": 4, "rejected": 3}
     doc2 = st.read_json("objects/document/load/part-00000.json")
     assert {o["key"]: o["id"] for o in doc2["outcomes"]} == {o["key"]: o["id"] for o in doc["outcomes"]}
     assert len(await _locations(env)) == len(locs) and len(await _sites(env)) == 1
@@ -192,25 +192,6 @@ async def test_library_per_table_when_the_site_has_one(tmp_path, monkeypatch):
             shared_http.unregister_transport(url)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ('a"b*c:d<e>f?g/h\\i|j', "a-b-c-d-e-f-g-h-i-j"),
-    ("  .name. ", "name"),
-    ("~$lock.docx", "-lock.docx"),
-    ("x" * 200 + ".pdf", "x" * 124 + ".pdf"),
-    ("...", "_"),
-])
-def test_sanitize_name(name, expected):
-    assert sanitize_name(name) == expected
-
-
-def test_record_folder_name():
-    gid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
-    assert record_folder_name("Contoso: Ltd.", gid) == "Contoso- Ltd_3F2504E04F8911D39A0C0305E82C3301"
-    long = record_folder_name("N" * 300, gid)
-    assert len(long) == 128 and long.endswith("_3F2504E04F8911D39A0C0305E82C3301")
-    assert record_folder_name(None, gid) == "_3F2504E04F8911D39A0C0305E82C3301"
-
-
 async def test_a_graph_error_rejects_only_that_file_and_reconcile_balances(tmp_path, monkeypatch):
     env = await make_env(tmp_path, monkeypatch, graph_options={"faults": "PUT locked 423 x1"})
     try:
@@ -233,7 +214,7 @@ async def test_a_graph_error_rejects_only_that_file_and_reconcile_balances(tmp_p
         st.write_json("objects/document/extract.json", {
             "object": "document", "source": 3, "staged": 2, "rejected": 1,
             "rejects": [Problem("document", None, "extract", "missing_key", "EntityID is empty",
-                                file="documents.csv", row=4).to_dict()],
+                                file="documents.csv", line=4).to_dict()],
             "chunks": [{"name": "objects/document/extract/part-00000.jsonl.gz", "records": 2, "sha256": "x"}]})
         st.write_json("objects/document/transform/part-00000.json", {
             "chunk": chunk, "rows": 2, "rejected": 0, "warnings": 0, "rejects": [], "warning_rows": [],
@@ -242,7 +223,7 @@ async def test_a_graph_error_rejects_only_that_file_and_reconcile_balances(tmp_p
         assert (report["source"], report["loaded"], report["created"], report["rejected"]) == (3, 1, 1, 2)
         assert report["balanced"]
         rejects = st.read_json("objects/document/problems.json")["rejects"]
-        assert any(r["source_id"] == "3000002" and r["code"] == "upload_failed" and r["row"] == 3 for r in rejects)
+        assert any(r["source_id"] == "3000002" and r["code"] == "upload_failed" and r["line"] == 3 for r in rejects)
     finally:
         from shared import http as shared_http
         from .conftest import GRAPH, TARGET

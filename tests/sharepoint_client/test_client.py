@@ -6,7 +6,7 @@ import time
 import pytest
 
 from emulators.graph import FaultRule, Throttle
-from shared.sharepoint import ContentMismatch, GraphThrottled, quickxorhash_b64
+from shared.sharepoint import ContentMismatch, GraphThrottled, ItemExists, quickxorhash_b64
 
 MIB = 1024 * 1024
 
@@ -129,10 +129,85 @@ async def test_size_mismatch_rejected(sp, drive_id):
 async def test_idempotent_reupload(app, sp, drive_id, size):
     data = os.urandom(size)
     first = await sp.upload_file(drive_id, "Docs", "same.bin", io.BytesIO(data), size)
+    assert first.outcome == "created"
     counter = Counter(app)
     again = await sp.upload_file(drive_id, "Docs", "same.bin", io.BytesIO(data), size)
-    assert again.outcome == "skipped" and again.id == first.id and counter.count == 0
-    changed = os.urandom(size)
-    third = await sp.upload_file(drive_id, "Docs", "same.bin", io.BytesIO(changed), size)
-    assert third.outcome == "replaced" and third.id == first.id
-    assert await sp.download(drive_id, third.id) == changed
+    assert again.outcome == "unchanged" and again.id == first.id and counter.count == 0
+
+
+@pytest.mark.parametrize("size", [1000, 5 * MIB])
+async def test_other_content_at_the_name_is_reported_not_replaced(sp, drive_id, size):
+    data, changed = os.urandom(size), os.urandom(size)
+    first = await sp.upload_file(drive_id, "Docs", "same.bin", io.BytesIO(data), size)
+    with pytest.raises(ItemExists) as err:
+        await sp.upload_file(drive_id, "Docs", "same.bin", io.BytesIO(changed), size)
+    assert err.value.item.id == first.id and "Docs/same.bin" in str(err.value)
+    assert await sp.download(drive_id, first.id) == data  # untouched
+    with pytest.raises(ItemExists):  # another size, and a stream that cannot seek
+        await sp.upload_file(drive_id, "Docs", "same.bin", Unseekable(changed[:10]), 10)
+
+
+class Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._f.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("size", [1000, 5 * MIB])
+async def test_before_write_runs_only_for_a_verified_new_file(sp, drive_id, size):
+    data = os.urandom(size)
+    calls = []
+
+    async def before_write() -> None:
+        calls.append(1)
+        await sp.ensure_folder(drive_id, "Lazy")
+
+    with pytest.raises(ContentMismatch):
+        await sp.upload_file(drive_id, "Lazy", "x.bin", io.BytesIO(data), size, _sha(b"other"),
+                             before_write=before_write)
+    assert calls == [] and await sp.get_item_by_path(drive_id, "Lazy") is None  # nothing created
+    item = await sp.upload_file(drive_id, "Lazy", "x.bin", io.BytesIO(data), size, _sha(data),
+                                before_write=before_write)
+    assert calls == [1] and item.outcome == "created"
+    again = await sp.upload_file(drive_id, "Lazy", "x.bin", io.BytesIO(data), size, before_write=before_write)
+    assert calls == [1] and again.outcome == "unchanged"
+
+
+@pytest.mark.parametrize("size", [1000, 5 * MIB])
+async def test_a_file_that_appears_meanwhile_is_never_replaced(sp, drive_id, size):
+    data, theirs = os.urandom(size), os.urandom(size)
+
+    async def someone_else_uploads(content: bytes):
+        async def hook() -> None:
+            await sp.upload_file(drive_id, "Race", "r.bin", io.BytesIO(content), size)
+        return hook
+
+    with pytest.raises(ItemExists):
+        await sp.upload_file(drive_id, "Race", "r.bin", io.BytesIO(data), size,
+                             before_write=await someone_else_uploads(theirs))
+    item = await sp.get_item_by_path(drive_id, "Race/r.bin")
+    assert await sp.download(drive_id, item.id) == theirs
+    await sp.request("DELETE", f"/drives/{drive_id}/items/{item.id}")
+    same = await sp.upload_file(drive_id, "Race", "r.bin", io.BytesIO(data), size,
+                                before_write=await someone_else_uploads(data))
+    assert same.outcome == "unchanged"
+
+
+async def test_retry_after_waits_are_bounded_per_request(app, drive_id):
+    from emulators.graph import mint_token
+    from shared.auth import StaticToken
+    from shared.sharepoint import SharePointClient
+
+    app.state.faults.add("* /sites/ 429 x3 ra=0.3")
+    async with SharePointClient(StaticToken(mint_token(app)), max_retry_after=0.5) as sp:
+        t0 = time.monotonic()
+        with pytest.raises(GraphThrottled) as err:
+            await sp.resolve_site("contoso.sharepoint.com", "/sites/crm")
+        assert err.value.retry_after == pytest.approx(0.3) and 0.3 <= time.monotonic() - t0 < 0.6

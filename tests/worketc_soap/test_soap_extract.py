@@ -24,7 +24,7 @@ EXTRACTABLE = sorted(k for k, v in DEFAULT_OPERATIONS.items() if v.operation)
 
 
 def _strip(rows):
-    return [{k: v for k, v in r.items() if k != "_row"} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("_row", "_record")} for r in rows]
 
 
 # ---------------------------------------------------------------------------------------- WSDL

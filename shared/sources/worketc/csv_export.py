@@ -5,15 +5,26 @@
     {"_file": "contacts.csv", "_row": 7, "EntityID": "200001", "FirstName": "Siân", "Fax": None, ...}
 
 ``_row`` is the physical line where the record starts (the header is line 1), so a reject can send
-a person straight to the line in a text editor even when quoted cells hold newlines. Empty cells are
-``None``. Header names are trimmed and normalised through an alias table; contract columns missing
-from the file are present as ``None`` (and logged); columns outside the contract are kept as they
-are: they are custom fields, headed by the custom field's label.
+a person straight to the line in a text editor even when quoted cells hold newlines; ``_record`` is
+the 1-based number of the data record (blank lines are not records). Empty cells are ``None``.
+Header names are trimmed and normalised through an alias table; contract columns missing from the
+file are present as ``None`` (and logged); columns outside the contract are kept as they are: they
+are custom fields, headed by the custom field's label. A missing or empty (0-byte) optional file
+yields nothing.
+
+Encodings: the file's encoding is decided once, over the whole file (``detect_encoding``): UTF-8
+when it decodes, else Windows-1252 (what Excel writes for Western exports) unless charset-normalizer is
+confident it is something else. Exports are often glued together from several sources, so a row can
+still be in the other encoding: UTF-8 text inside a cp1252 file, cp1252 bytes inside a UTF-8 file. Such
+a cell is repaired (read in the encoding its bytes are valid in) and the row carries a warning naming
+the field; so does a cell whose NUL characters were removed (Dataverse cannot store them). Warnings
+ride on the row as ``"_warnings": [{"field", "code", "message", "value"}]``.
 
 A malformed record (wrong number of fields, a stray or unterminated quote, bytes that are not valid
-in the file's encoding) is *yielded* with ``"_error"`` naming the problem; it is never raised and
-never dropped. A problem with the file as a whole (required file or column missing, no header)
-raises ``SourceFileError``.
+in any encoding tried) is *yielded* with ``"_error"`` naming the problem; it is never raised and
+never dropped. A problem with the file as a whole (required file or column missing, no header, a
+workbook or a semicolon-separated file where a CSV was expected) raises ``SourceFileError``, an
+``InputError``: one line naming the file, what was found and what to do.
 
 Memory stays constant: the file is decoded and parsed as a stream; only one record is held.
 """
@@ -22,13 +33,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
+import importlib
 import io
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
+from ...errors import InputError
 from .values import (  # re-exported: callers use csv_export.parse_* / csv_export.FieldError
     DEFAULT_TIMEZONE,
     FieldError,
@@ -42,8 +56,9 @@ from .values import (  # re-exported: callers use csv_export.parse_* / csv_expor
 )
 
 __all__ = [
-    "COLUMNS", "REQUIRED_FILES", "REQUIRED_COLUMNS", "DEFAULT_ALIASES", "SourceFileError", "FieldError",
-    "TableInfo", "TableReader", "read_table", "count_rows", "list_tables", "check_export", "detect_encoding",
+    "COLUMNS", "REQUIRED_FILES", "REQUIRED_COLUMNS", "REFERENCE_COLUMNS", "MODIFIED_COLUMN", "DEFAULT_ALIASES",
+    "SourceFileError", "FieldError", "Presence", "TableInfo", "TableReader", "read_table", "count_rows", "list_tables",
+    "check_export", "check_folder", "detect_encoding", "presence",
     "parse_bool", "parse_date", "parse_datetime", "parse_decimal", "parse_email", "parse_int", "parse_options",
     "DEFAULT_TIMEZONE",
 ]
@@ -100,6 +115,12 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "documents.csv": ("EntityID", "Path"),
 }
 
+#: columns that hold another object's EntityID ("References between files use EntityID")
+REFERENCE_COLUMNS: tuple[str, ...] = ("CompanyID", "ContactID", "DealID", "TicketID", "InvoiceID", "RegardingID")
+
+#: when a record was last changed: of two rows with one EntityID, the later one is the record
+MODIFIED_COLUMN = "DateModified"
+
 #: header variants seen in (or plausible for) real exports -> contract column. Matching ignores case,
 #: spaces, underscores, hyphens and dots, so "Entity ID", "entity_id" and "ENTITYID" are one name.
 DEFAULT_ALIASES: dict[str, str] = {
@@ -143,11 +164,17 @@ DEFAULT_ALIASES: dict[str, str] = {
 #: was never closed, and the reader reports it instead of swallowing the rest of the file
 MAX_FIELD_CHARS = 16 * 1024 * 1024
 
-_SAMPLE_BYTES = 1 << 20
+_SAMPLE_BYTES = 1 << 20  # what charset-normalizer is shown, at most
+_HEAD_BYTES = 1 << 16  # where byte order marks and UTF-16 without one are recognised
+_BLOCK = 1 << 18
+
+Presence = Literal["present", "absent", "empty"]
 
 
-class SourceFileError(Exception):
-    """A problem with an export file as a whole: the file cannot be read row by row."""
+class SourceFileError(InputError):
+    """A problem with an export file as a whole: the file cannot be read row by row.
+
+    An ``InputError``: the run stops at once with this one line (retrying does not help)."""
 
     def __init__(self, file: str, message: str):
         self.file = file
@@ -171,6 +198,16 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", name).casefold()
 
 
+def check_folder(folder: str | Path) -> Path:
+    """The export folder, or an ``InputError`` saying it is not there."""
+    path = Path(folder)
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise InputError(f"the WORKetc export folder {str(path)!r} {what}: give the folder that holds companies.csv, "
+                         "contacts.csv and users.csv (unzip the export first)")
+    return path
+
+
 def _resolve_file(folder: Path, file_name: str) -> Path | None:
     p = folder / file_name
     if p.is_file():
@@ -183,50 +220,186 @@ def _resolve_file(folder: Path, file_name: str) -> Path | None:
     return None
 
 
-def detect_encoding(path: str | Path, sample_bytes: int = _SAMPLE_BYTES) -> tuple[str, str]:
-    """(Python codec name, how it was decided) for an export file, from a sample of its start.
-
-    UTF-8 (with or without BOM) is the contract. A sample that is mostly valid UTF-8 stays UTF-8 (a
-    few bad bytes become row errors); otherwise charset-normalizer decides (e.g. cp1252 from Excel).
-    """
-    with open(path, "rb") as f:
-        sample = f.read(sample_bytes)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", "UTF-8 byte order mark"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", "UTF-16 byte order mark"
-    if sample.count(b"\x00") * 4 < len(sample):  # text, not UTF-16/32 without a BOM
-        text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=False)
-        bad = sum(1 for c in text if "\udc80" <= c <= "\udcff")
-        if bad == 0:
-            return "utf-8", "valid UTF-8"
-        good = sum(1 for c in text if "\x80" <= c and not "\udc80" <= c <= "\udcff")
-        if good > bad:
-            return "utf-8", f"UTF-8 with {bad} invalid byte(s) in the first {len(sample)} bytes"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(sample).best()
-    if best is None:
-        return "cp1252", "not UTF-8 and charset-normalizer found no match; assumed cp1252"
-    enc = codecs.lookup(best.encoding).name
-    if enc != "cp1252" and _same_as_cp1252(sample, enc):
-        return "cp1252", f"not UTF-8; charset-normalizer detected {best.encoding}, which reads this file as cp1252 does"
-    return enc, f"not UTF-8; charset-normalizer detected {best.encoding}"
+#: file signatures of spreadsheets saved where a CSV was expected
+_WORKBOOKS = ((b"PK\x03\x04", "an Excel workbook (.xlsx, a ZIP archive)"),
+              (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"))
+_SAVE_AS_CSV = "open it in Excel and save it as 'CSV UTF-8 (Comma delimited) (*.csv)', then rerun"
 
 
-def _same_as_cp1252(sample: bytes, enc: str) -> bool:
-    """Windows-1252 is what Excel writes in Australia; prefer it when the detected codec reads the same."""
-    try:
-        return sample.decode("cp1252") == sample.decode(enc)
-    except (UnicodeDecodeError, LookupError):
+def _refuse_workbook(folder: Path, file_name: str, path: Path | None) -> None:
+    """``SourceFileError`` when the file is a workbook, or is missing while a workbook of its name is there."""
+    if path is not None:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        for magic, what in _WORKBOOKS:
+            if head.startswith(magic):
+                raise SourceFileError(file_name, f"is {what}, not a comma-separated text file: {_SAVE_AS_CSV}")
+        return
+    stem = Path(file_name).stem.casefold()
+    for q in sorted(folder.iterdir()):
+        if q.is_file() and q.stem.casefold() == stem and q.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            raise SourceFileError(file_name, f"is missing, but the export folder has the workbook {q.name}: open "
+                                             f"it in Excel and save it as {file_name} (file type 'CSV UTF-8 (Comma "
+                                             "delimited) (*.csv)'), then rerun")
+
+
+def _is_empty(path: Path) -> bool:
+    """0 bytes, or nothing but blanks and a byte order mark: no header, no records."""
+    size = path.stat().st_size
+    if size > 4096:
         return False
+    return path.read_bytes().lstrip(codecs.BOM_UTF8).strip() == b""
 
+
+def presence(folder: str | Path, file_name: str) -> Presence:
+    """``present``, ``absent`` or ``empty`` (0 bytes or blank: an object without rows, not an error
+    for an optional file). A workbook in place of the CSV raises ``SourceFileError``."""
+    folder = check_folder(folder)
+    path = _resolve_file(folder, file_name)
+    _refuse_workbook(folder, file_name, path)
+    if path is None:
+        return "absent"
+    return "empty" if _is_empty(path) else "present"
+
+
+# ------------------------------------------------------------------------------------ encodings
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_NON_ASCII_TEXT = re.compile("[^\x00-\x7f\udc80-\udcff]")  # characters UTF-8 decoded from 2-4 bytes
 
 
 def _has_surrogate(s: str) -> bool:
     return _SURROGATE.search(s) is not None
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One pass over a file's bytes: what its encoding is decided from, and what the summary shows."""
+
+    size: int
+    sha256: str
+    head: bytes  # the first bytes
+    invalid_utf8: int  # bytes that are not UTF-8
+    utf8_chars: int  # characters that UTF-8 decodes from several bytes
+    other: bytes  # up to sample_bytes from the first block that is not UTF-8, less its UTF-8 characters
+
+
+def _scan(path: Path, sample_bytes: int) -> _Scan:
+    digest, size, invalid, multi = hashlib.sha256(), 0, 0, 0
+    head, other = bytearray(), bytearray()
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            text = decoder.decode(block, final=not block)
+            invalid += len(_SURROGATE.findall(text))
+            multi += len(_NON_ASCII_TEXT.findall(text))
+            if invalid and len(other) < sample_bytes:
+                other += _NON_ASCII_TEXT.sub("", text).encode("utf-8", "surrogateescape")[: sample_bytes - len(other)]
+            if not block:
+                break
+            digest.update(block)
+            size += len(block)
+            if len(head) < _HEAD_BYTES:
+                head += block[: _HEAD_BYTES - len(head)]
+    return _Scan(size, digest.hexdigest(), bytes(head), invalid, multi, bytes(other))
+
+
+def detect_encoding(path: str | Path, sample_bytes: int = _SAMPLE_BYTES) -> tuple[str, str]:
+    """(Python codec name, how it was decided) for an export file."""
+    return _decide(_scan(Path(path), sample_bytes))
+
+
+def _decide(scan: _Scan) -> tuple[str, str]:
+    """UTF-8 (with or without BOM) is the contract and wins whenever the file decodes as UTF-8, or mostly
+    does (the odd cp1252 row is repaired row by row). Otherwise Windows-1252, Excel's encoding for
+    Western exports, unless charset-normalizer is confident of another one: a file read in the wrong
+    single-byte encoding loads as mojibake (``MĂĽller``) with no error anywhere."""
+    head = scan.head
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", "UTF-8 byte order mark"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", "UTF-16 byte order mark"
+    if head and head.count(b"\x00") * 4 >= len(head):  # UTF-16/32 without a BOM: ask the detector
+        return _detected(head, "not 8-bit text (many NUL bytes)") or ("utf-16", "many NUL bytes; assumed UTF-16")
+    if scan.invalid_utf8 == 0:
+        return "utf-8", "valid UTF-8"
+    if scan.utf8_chars > scan.invalid_utf8:
+        return "utf-8", (f"UTF-8, but {scan.invalid_utf8} byte(s) are not: cells holding them are read as cp1252, "
+                         "with a warning")
+    return _single_byte(scan.other)
+
+
+def _detected(sample: bytes, why: str) -> tuple[str, str] | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None:
+        return None
+    # of equivalent readings, the Windows code page (what Excel writes)
+    enc = next((c for c in best.could_be_from_charset if c.startswith("cp125")), best.encoding)
+    return codecs.lookup(enc).name, f"{why}; charset-normalizer detected {enc} ({best.language})"
+
+
+def _single_byte(other: bytes) -> tuple[str, str]:
+    """cp1252 unless the bytes that are not UTF-8 (``other``) say otherwise."""
+    from charset_normalizer import from_bytes
+
+    try:
+        as_cp1252 = other.decode("cp1252")
+    except UnicodeDecodeError:
+        as_cp1252 = None
+    matches = list(from_bytes(other))
+    agrees = any("cp1252" in (m.encoding, *m.could_be_from_charset) for m in matches)
+    if as_cp1252 is not None and (agrees or not matches):
+        how = "agrees" if agrees else "found nothing more likely"
+        return "cp1252", f"not UTF-8; cp1252 (Windows Western, Excel's encoding), charset-normalizer {how}"
+    detected = _detected(other, "not UTF-8")
+    if detected is None:
+        return "cp1252", "not UTF-8 and charset-normalizer found no match; assumed cp1252"
+    enc, why = detected
+    if as_cp1252 is not None and _reads_as(other, enc) == as_cp1252:
+        return "cp1252", f"{why}, which reads this file as cp1252 does"
+    return enc, f"{why}, confident enough to prefer it to cp1252"
+
+
+def _reads_as(data: bytes, enc: str) -> str | None:
+    try:
+        return data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _repair_fallback(codec: str) -> str | None:
+    """The encoding for bytes a cell's own encoding does not explain, or None where no repair is safe.
+
+    A UTF-8 file: cp1252 for the bytes that are not UTF-8. An 8-bit file (cp1252, cp1250, latin-1...):
+    its own encoding for the bytes that are not UTF-8, so UTF-8 text pasted into it reads as UTF-8.
+    Wider encodings (UTF-16, CJK) are left alone."""
+    name = codecs.lookup(codec).name
+    if name.startswith("utf-8"):
+        return "cp1252"
+    if name == "iso8859-1":
+        return name
+    try:
+        module = importlib.import_module(f"encodings.{name.replace('-', '_')}")
+    except ImportError:
+        return None
+    return name if hasattr(module, "decoding_table") else None
+
+
+def _mixed_decode(raw: bytes, fallback: str) -> str:
+    """UTF-8 where the bytes are UTF-8, ``fallback`` where they are not (unknown bytes stay surrogates)."""
+    out: list[str] = []
+    while raw:
+        try:
+            out.append(raw.decode("utf-8"))
+            break
+        except UnicodeDecodeError as e:
+            out.append(raw[: e.start].decode("utf-8"))
+            out.append(raw[e.start: e.end].decode(fallback, "surrogateescape"))
+            raw = raw[e.end:]
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------------------- reader
@@ -238,11 +411,12 @@ class TableReader:
     bytes were decoded, ``columns`` are the normalised header names (in file order), ``renamed`` maps
     original header -> contract name for aliased headers, ``missing_columns`` are contract columns
     absent from the file (yielded as ``None``), ``extra_columns`` are the custom-field columns.
+    ``describe()`` is what the extract summary shows of the file (encoding, size, sha256, records).
     """
 
     def __init__(self, folder: str | Path, file_name: str, *, aliases: dict[str, str] | None = None,
                  max_field_chars: int = MAX_FIELD_CHARS):
-        self.folder = Path(folder)
+        self.folder = check_folder(folder)
         self.file = file_name
         self.contract = COLUMNS.get(file_name)
         self.path = _resolve_file(self.folder, file_name)
@@ -253,23 +427,42 @@ class TableReader:
         self.missing_columns: list[str] = []
         self.extra_columns: list[str] = []
         self.max_field_chars = max_field_chars
+        self.records = 0
+        self.size: int | None = None
+        self.sha256: str | None = None
+        self._repair: str | None = None
         self._records: Iterator[tuple[int, list[str] | None, str | None]] | None = None
         self._rows: Iterator[dict] = iter(())
         self._fh = None
+        _refuse_workbook(self.folder, file_name, self.path)
+        required = file_name in REQUIRED_FILES
         if self.path is None:
-            if file_name in REQUIRED_FILES:
-                raise SourceFileError(file_name, f"required file is missing from the export folder {str(self.folder)!r}")
+            if required:
+                raise SourceFileError(file_name, f"required file is missing from the export folder "
+                                                 f"{str(self.folder)!r}: export it from WORKetc into that folder")
             if self.contract is None:
                 raise SourceFileError(file_name, f"no such file in the export folder {str(self.folder)!r}")
             log.info("%s: optional file not in the export; no rows", file_name)
             return
+        if not required and _is_empty(self.path):
+            log.info("%s: the file is empty; no rows", file_name)
+            return
         self._open(aliases)
         self._rows = self._iter_rows()
+
+    def describe(self) -> dict:
+        """The file as read: name, encoding (and why), bytes, sha256, and the records read so far."""
+        size = self.size if self.size is not None else (self.path.stat().st_size if self.path else None)
+        return {"file": self.file, "encoding": self.encoding, "encoding_reason": self.encoding_reason,
+                "bytes": size, "sha256": self.sha256, "rows": self.records}
 
     # -- setup
 
     def _open(self, aliases: dict[str, str] | None) -> None:
-        self.encoding, self.encoding_reason = detect_encoding(self.path)
+        scan = _scan(self.path, _SAMPLE_BYTES)
+        self.size, self.sha256 = scan.size, scan.sha256
+        self.encoding, self.encoding_reason = _decide(scan)
+        self._repair = _repair_fallback(self.encoding) if scan.invalid_utf8 else None
         if self.encoding not in ("utf-8", "utf-8-sig"):
             log.warning("%s: decoded as %s (%s)", self.file, self.encoding, self.encoding_reason)
         elif self.encoding_reason != "valid UTF-8" and self.encoding_reason != "UTF-8 byte order mark":
@@ -284,7 +477,8 @@ class TableReader:
             raise
         if header is None:
             self.close()
-            raise SourceFileError(self.file, "the file is empty: no header line")
+            raise SourceFileError(self.file, "the file is empty: no header line; export it again from WORKetc "
+                                             "(an object without records still exports its header line)")
         line, fields, error = header
         if error is not None:
             self.close()
@@ -311,10 +505,26 @@ class TableReader:
             table[_norm(src)] = dst
         return table
 
+    def _refuse_other_delimiter(self, fields: list[str]) -> None:
+        """A header that splits into more columns on ``;`` (Excel in many locales), a tab or ``|``
+        than on commas: the whole file would read as one column, and every record as malformed."""
+        raw = ",".join(fields)
+        for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if raw.count(sep) >= len(fields):
+                raise SourceFileError(
+                    self.file, f"looks {name}-separated (header {raw[:120]!r}); WORKetc exports are comma-separated: "
+                               "export it again from WORKetc, or open it in Excel and save it as 'CSV UTF-8 (Comma "
+                               "delimited) (*.csv)'")
+
     def _header(self, fields: list[str], aliases: dict[str, str] | None) -> None:
-        names = [f.strip().lstrip("\ufeff").strip() for f in fields]
+        self._refuse_other_delimiter(fields)
+        notes: list[dict] = []
+        names = [f.strip().lstrip("\ufeff").strip() for f in self._clean(list(fields), notes, ["header"] * len(fields))]
+        if notes:  # a custom field's label must read as custom_fields.csv spells it
+            log.warning("%s: header repaired: %s", self.file, "; ".join(n["message"] for n in notes))
         if _has_surrogate("".join(names)):
-            raise SourceFileError(self.file, f"the header has bytes that are not valid {self.encoding}")
+            raise SourceFileError(self.file, f"the header has bytes that are not valid {self.encoding}: save the file "
+                                             "as 'CSV UTF-8' and export again")
         while names and names[-1] == "":  # trailing commas after the last header
             names.pop()
         if not names:
@@ -394,6 +604,8 @@ class TableReader:
         key_pos = columns.index(key) if key else -1
         try:
             for line, fields, error in self._records:
+                self.records += 1
+                notes: list[dict] = []
                 if error is None:
                     if len(fields) != n:
                         if len(fields) > n and not any(fields[n:]):
@@ -402,19 +614,23 @@ class TableReader:
                             error = f"expected {n} fields as in the header, found {len(fields)}"
                     if error is None:
                         joined = "\x1f".join(fields)
+                        if not joined.isascii() or "\x00" in joined:
+                            joined = "\x1f".join(self._clean(fields, notes))
                         if _SURROGATE.search(joined):
                             bad = [c for c, v in zip(columns, fields) if _SURROGATE.search(v)]
                             sample = next(v for v in fields if _SURROGATE.search(v))
                             bytes_ = sample.encode(self.encoding.replace("-sig", ""), "surrogateescape")
                             error = (f"bytes that are not valid {self.encoding} in column(s) "
                                      f"{', '.join(repr(c) for c in bad)}: {bytes_[:80]!r}")
+                row = {"_file": file, "_row": line, "_record": self.records}
+                if notes:
+                    row["_warnings"] = notes
                 if error is not None:
-                    row = {"_file": file, "_row": line, "_error": error}
+                    row["_error"] = error
                     if fields is not None and key and len(fields) > key_pos and fields[key_pos]:
                         row[key] = fields[key_pos]
                     yield row
                     continue
-                row = {"_file": file, "_row": line}
                 for c, v in zip(columns, fields):
                     row[c] = v if v != "" else None
                 for c in missing:
@@ -422,6 +638,27 @@ class TableReader:
                 yield row
         finally:
             self.close()
+
+    def _clean(self, fields: list[str], notes: list[dict], columns: list[str] | None = None) -> list[str]:
+        """Repair cells in the other encoding and remove NUL characters, in place; a note per cell."""
+        codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        for i, (column, value) in enumerate(zip(columns or self.columns, fields)):
+            if self._repair and not value.isascii():
+                raw = value.encode(codec, "surrogateescape")
+                fixed = _mixed_decode(raw, self._repair)
+                if fixed != value and not _has_surrogate(fixed):
+                    how = (f"bytes that are not UTF-8 ({raw[:60]!r}), read as {self._repair}" if _has_surrogate(value)
+                           else f"UTF-8 text in a file read as {self.encoding} (it read {value[:80]!r})")
+                    notes.append({"field": column, "code": "encoding_repaired", "value": fixed,
+                                  "message": f"{column} held {how}; loaded as {fixed[:80]!r}: check the value"})
+                    value = fixed
+            if "\x00" in value:
+                notes.append({"field": column, "code": "nul_removed", "value": value.replace("\x00", ""),
+                              "message": f"{column} held {value.count(chr(0))} NUL character(s), which Dataverse "
+                                         "cannot store; they were removed"})
+                value = value.replace("\x00", "")
+            fields[i] = value
+        return fields
 
     def __iter__(self) -> "TableReader":
         return self
@@ -463,9 +700,7 @@ def count_rows(folder: str | Path, file_name: str, *, aliases: dict[str, str] | 
 
 def list_tables(folder: str | Path) -> list[TableInfo]:
     """Every contract file (present or not) and every other ``.csv`` in the folder, contract order first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise SourceFileError(str(folder), "the export folder does not exist")
+    folder = check_folder(folder)
     out: list[TableInfo] = []
     seen: set[str] = set()
     for name in COLUMNS:
@@ -485,5 +720,6 @@ def check_export(folder: str | Path) -> list[TableInfo]:
     tables = list_tables(folder)
     for t in tables:
         if t.required and not t.present:
-            raise SourceFileError(t.file, f"required file is missing from the export folder {str(folder)!r}")
+            raise SourceFileError(t.file, f"required file is missing from the export folder {str(folder)!r}: "
+                                          "export it from WORKetc into that folder")
     return tables

@@ -1,7 +1,7 @@
 """The WORKetc SOAP extractor (Team and Foundations tiers): zeep against the tenant's WSDL.
 
 It yields the same dicts as ``csv_export.read_table`` (the export contract's field names, values as
-``str`` or ``None``, custom fields keyed by their label, ``"_file"`` and ``"_row"``), so everything
+``str`` or ``None``, custom fields keyed by their label, ``"_file"``, ``"_row"`` and ``"_record"``), so everything
 after extraction is one code path::
 
     with WorketcSoapClient(WorketcSoapSettings.from_env()) as wtc:
@@ -28,8 +28,8 @@ Inferred behaviour (WORKetc publishes none of this; all of it is configuration):
   ``skip`` is detected and raises;
 - delta: ``modifiedSince`` (``xs:dateTime``) where the operation declares it (records modified at or
   after it), else a full pull that the caller diffs with ``record_hash``;
-- ``_row`` is the record's ordinal counting the header as 1 (the CSV reader's ``_row`` is a physical
-  line number: equal unless cells hold newlines).
+- ``_record`` is the record's ordinal in the listing (1-based), ``_row`` the same counting a header as 1
+  (the CSV reader's ``_row`` is a physical line number: equal unless cells hold newlines).
 
 Throttling: a token bucket (``rate_per_second``, default 5/s, ``burst``) in front of every HTTP call.
 Retries: faults other than ``soap:Sender`` ones, HTTP 5xx/429 and dropped or timed-out connections
@@ -507,13 +507,13 @@ class WorketcSoapClient:
                     seen.add(key)
                     for row in self._rows(spec, item):
                         ordinal += 1
-                        row["_row"] = ordinal + 1
+                        row["_row"], row["_record"] = ordinal + 1, ordinal
                         yield row
             return
         for item in self._pages(spec, base, paged):
             for row in self._rows(spec, item):
                 ordinal += 1
-                row["_row"] = ordinal + 1
+                row["_row"], row["_record"] = ordinal + 1, ordinal
                 yield row
 
     def _pages(self, spec: ObjectOperation, base: dict[str, Any], paged: bool) -> Iterator[Any]:

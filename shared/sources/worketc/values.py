@@ -276,3 +276,4 @@ def parse_options(value: str | None, sep: str = "|") -> list[str]:
         if p and p not in out:
             out.append(p)
     return out
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 import uuid
 from typing import Any, Callable, Mapping
 
@@ -95,8 +96,9 @@ class Transformer:
 
         def problem(stage: str, code: str, message: str, fld: str | None = None, value: Any = None) -> Problem:
             return Problem(
-                object=spec.name, source_id=raw_key, file=src.get("_file"), row=src.get("_row"),
-                stage=stage, code=code, field=fld, message=message, value=None if value is None else str(value),
+                object=spec.name, source_id=raw_key, file=src.get("_file"), line=src.get("_row"),
+                record=src.get("_record"), stage=stage, code=code, field=fld, message=message,
+                value=None if value is None else str(value),
             )
 
         def warn(code: str, fld: str, message: str, value: Any = None) -> None:
@@ -132,6 +134,9 @@ class Transformer:
                 body[f.target] = self.convert(f.kind, raw, f.source, f.options, f.option_default)
             except values.FieldError as e:
                 warn("invalid_value", f.source, f"{e}; the value was not migrated", raw)
+                continue
+            if f.kind in ("decimal", "money"):
+                body[f.target] = _fit_precision(raw, f.precision, f.source, warn)
 
         for c in self.custom:
             raw = src.get(c.label)
@@ -143,6 +148,9 @@ class Transformer:
                 body[c.column] = self.convert(kind, raw, c.label, c.options, None)
             except values.FieldError as e:
                 warn("invalid_value", c.label, f"{e}; the value was not migrated", raw)
+                continue
+            if kind == "decimal":  # custom Number columns are Decimal with precision 2
+                body[c.column] = _fit_precision(raw, 2, c.label, warn)
 
         for lk in spec.lookups:
             ref = (src.get(lk.source) or "").strip()
@@ -198,7 +206,7 @@ class Transformer:
             except Reject as r:
                 out.reject = problem("transform", r.code, r.message, r.field, src.get(r.field) if r.field else None)
                 return out
-        row: dict[str, Any] = {"key": key, "body": body, "row": src.get("_row")}
+        row: dict[str, Any] = {"key": key, "body": body, "row": src.get("_row"), "record": src.get("_record")}
         if table != spec.table:
             row["table"] = table
         if table in ID_KEYED:
@@ -237,6 +245,17 @@ class Transformer:
         raise ValueError(f"unknown field kind {kind!r}")
 
 
+def _fit_precision(raw: str, precision: int, column: str, warn: Callable[..., None]) -> float:
+    """The value Dataverse will store in a column of ``precision`` decimal places, warning when that
+    rounds the source value (Dataverse would round it without a word)."""
+    exact = values.parse_decimal(raw)
+    fitted = exact.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_UP)
+    if fitted != exact:
+        warn("rounded", column, f"{exact} has more than {precision} decimal places (the column's precision); "
+                                f"migrated as {fitted}", raw)
+    return float(fitted)
+
+
 class Reject(Exception):
     """Raised by a shape hook: the row cannot load (a reason, never a silent drop)."""
 
@@ -270,6 +289,13 @@ class Shaping:
     def placeholder(self, target: str) -> str:
         t = self.ctx.lookup_targets[target]
         return key_ref(t.entity_set, t.key_column, f"{self.transformer.spec.source}-placeholder")
+
+    def fit(self, text: str, max_length: int, column: str, warn: Callable[[str, str, str], None]) -> str:
+        """``text`` cut to a column's MaxLength, warning when that drops characters."""
+        if len(text) <= max_length:
+            return text
+        warn("truncated", column, f"{len(text)} characters, the column holds {max_length}; the rest was cut off")
+        return text[:max_length]
 
     def try_convert(self, kind: str, raw: str | None, column: str, warn: Callable[[str, str, str], None]) -> Any:
         """Convert or warn (and return None): for values a shape hook carries over."""

@@ -27,8 +27,8 @@ from starlette.routing import Route
 from . import errors as E
 from .errors import DataverseError
 from .odata import GUID_RE, compile_filter, parse_key, parse_orderby, parse_select, split_segment
-from .schema import (DATETIME, DECIMAL, INTEGER, LOOKUP, LOOKUP_TYPES, MEMO, MONEY, OPTION_TYPES, PICKLIST,
-                     STRING, Column, KeyDef, TableDef, custom_table)
+from .schema import (DATETIME, DECIMAL, INTEGER, LOOKUP, LOOKUP_TYPES, MEMO, MONEY, OPTION_TYPES, PARTY_TYPES,
+                     PICKLIST, STRING, Column, KeyDef, TableDef, custom_table)
 from .store import _CONVERTERS, BUSINESS_UNIT_ID, MIGRATION_APP_USER_ID, ORGANIZATION_ID, Store
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,11 @@ class DataverseCore:
                 raise E.method_not_allowed()
             ctx.kind = "single"
             return self._action(ctx, name)
+        if name == "InsertOptionValue" and key_text is None and len(segs) == 1:
+            if ctx.method != "POST":
+                raise E.method_not_allowed()
+            ctx.kind = "metadata"
+            return self._insert_option_value(ctx)
         if name == "WhoAmI" and len(segs) == 1:
             return Resp.json(200, {"@odata.context": ctx.api + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
                                    "BusinessUnitId": BUSINESS_UNIT_ID, "UserId": self.store.caller_id,
@@ -186,6 +191,9 @@ class DataverseCore:
         table = self.store.table_for_set(name)
         if table is None:
             raise E.segment_not_found(segs[0] if key_text is None else name)
+        if table.logical_name == "activityparty" and ctx.method != "GET":
+            # "Operations supported: GET (RetrieveMultiple Only)": parties are written with their activity
+            raise E.method_not_allowed()
         if key_text is None:
             if len(segs) == 1:
                 if ctx.method == "GET":
@@ -217,6 +225,8 @@ class DataverseCore:
             with self.store.transaction() as txn:
                 rid = self.store.require_id(table, ref)
                 self.store.delete(table, rid)
+                if table.logical_name in PARTY_TYPES:
+                    self._write_parties(ctx, table, rid, [])
                 ctx.records = txn.records if txn.undo else 1
             return Resp(204)
         raise E.method_not_allowed()
@@ -267,12 +277,12 @@ class DataverseCore:
     def _retrieve(self, ctx: Ctx, table: TableDef, ref) -> Resp:
         select = parse_select(ctx.query.get("$select"))
         self.check_select(table, select)
-        if "$expand" in ctx.query:
-            raise DataverseError(400, E.ZERO, "The emulator does not implement $expand on records.")
+        expand = self._expansions(table, ctx.query.get("$expand"))
         with self.store.lock:
             rid = self.store.require_id(table, ref)
             row = self.store.rows[table.logical_name][rid]
             body = self.to_json(ctx, table, row, select, self._annotate(ctx))
+            self._expand(ctx, table, [(row, body)], expand)
         sel = f"({','.join(select)})" if select else ""
         body = {"@odata.context": f"{ctx.api}$metadata#{table.entity_set}{sel}/$entity", **body}
         return Resp.json(200, body, [("ETag", body["@odata.etag"])])
@@ -321,8 +331,7 @@ class DataverseCore:
         q = ctx.query
         select = parse_select(q.get("$select"))
         self.check_select(table, select)
-        if "$expand" in q:
-            raise DataverseError(400, E.ZERO, "The emulator does not implement $expand on records.")
+        expand = self._expansions(table, q.get("$expand"))
         pred = compile_filter(q["$filter"], self._resolver(table)) if q.get("$filter") else None
         order = parse_orderby(q["$orderby"]) if q.get("$orderby") else []
         for prop, _ in order:
@@ -360,6 +369,7 @@ class DataverseCore:
             chunk = matched[start:start + page_size]
             more = top is None and start + page_size < len(matched)
             value = [self.to_json(ctx, table, r, select, annotate) for r in chunk]
+            self._expand(ctx, table, list(zip(chunk, value)), expand)
         sel = f"({','.join(select)})" if select else ""
         body: dict[str, Any] = {"@odata.context": f"{ctx.api}$metadata#{table.entity_set}{sel}"}
         if q.get("$count") == "true":
@@ -423,15 +433,31 @@ class DataverseCore:
 
     def _create(self, ctx: Ctx, table: TableDef) -> Resp:
         body = parse_json_body(ctx.body)
+        parties = self._take_parties(table, body)
         with self.store.transaction() as txn:
             values = self.store.prepare(table, body, creating=True, resolve_bind=self.binder(ctx, table))
             rid = self.store.create(table, values)
+            if parties is not None:
+                self._write_parties(ctx, table, rid, parties)
             ctx.records = 1
         return self._respond_written(ctx, table, rid, True)
 
     def upsert(self, ctx: Ctx, table: TableDef, ref, body: dict, *, if_match: str | None = None,
                if_none_match: str | None = None) -> tuple[str, bool]:
-        """PATCH semantics: update when the record exists, create otherwise (inside a transaction)."""
+        """PATCH semantics: update when the record exists, create otherwise (inside a transaction).
+
+        An activity's ``<activity>_activity_parties`` in the body are written with it (deep insert; on an
+        update the list replaces the parties, as ``PUT .../email_activity_parties`` does:
+        learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api)."""
+        body = dict(body)
+        parties = self._take_parties(table, body)
+        rid, created = self._upsert(ctx, table, ref, body, if_match, if_none_match)
+        if parties is not None:
+            self._write_parties(ctx, table, rid, parties)
+        return rid, created
+
+    def _upsert(self, ctx: Ctx, table: TableDef, ref, body: dict, if_match: str | None,
+                if_none_match: str | None) -> tuple[str, bool]:
         store = self.store
         rid = store.find_id(table, ref)
         if rid is None:
@@ -461,6 +487,8 @@ class DataverseCore:
                                                         "RowVersion property provided.")
         values = store.prepare(table, body, creating=False, resolve_bind=self.binder(ctx, table), existing=row)
         store.update(table, rid, values)
+        if row.get("statecode") not in (None, 0) and values.get("statecode") == 0:
+            self._reopened(table, rid)
         return rid, False
 
     def _patch(self, ctx: Ctx, table: TableDef, ref) -> Resp:
@@ -602,6 +630,96 @@ class DataverseCore:
             store.update(ptable, ref[1], upd)
             ctx.records = 2
         return Resp(204)
+
+    def _insert_option_value(self, ctx: Ctx) -> Resp:
+        """``InsertOptionValue`` (learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/
+        insertoptionvalue): a new option on a local picklist -> ``{"NewOptionValue"}``. Refusing a value
+        that exists is *inferred* (code and wording)."""
+        body = parse_json_body(ctx.body)
+        store = self.store
+        with store.transaction() as txn:
+            t = store.tables.get(str(body.get("EntityLogicalName", "")).lower())
+            col = t.columns.get(str(body.get("AttributeLogicalName", "")).lower()) if t else None
+            if col is None or col.type != PICKLIST:
+                raise DataverseError(400, E.INVALID_ARGUMENT, "EntityLogicalName and AttributeLogicalName must name a "
+                                                              "picklist column.")
+            value = body.get("Value")
+            if value is None:
+                value = max([100000000 - 1, *col.options]) + 1
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise DataverseError(400, E.ZERO, "Cannot convert a primitive value to the expected type 'Edm.Int32'.")
+            if value in col.options:
+                raise DataverseError(400, E.INVALID_ARGUMENT, f"An option with the value {value} already exists in "
+                                                              f"{col.name}.")
+            col.options[value] = label_text(body.get("Label")) or str(value)
+            txn.meta_dirty = True
+        return Resp.json(200, {"@odata.context": f"{ctx.api}$metadata#Microsoft.Dynamics.CRM.InsertOptionValueResponse",
+                               "NewOptionValue": value})
+
+    # --- activity parties -----------------------------------------------------------------------------
+    def _take_parties(self, table: TableDef, body: dict) -> list | None:
+        """Remove and return the body's ``<activity>_activity_parties`` (None when it has none)."""
+        name = f"{table.logical_name}_activity_parties"
+        if name not in body:
+            return None
+        if table.logical_name not in PARTY_TYPES:
+            raise E.unknown_property(name, table.logical_name)
+        parties = body.pop(name)
+        if not isinstance(parties, list) or not all(isinstance(p, dict) for p in parties):
+            raise DataverseError(400, E.ZERO, f"A collection of entities was expected for '{name}'.")
+        return parties
+
+    def _write_parties(self, ctx: Ctx, table: TableDef, rid: str, parties: list[dict]) -> None:
+        """Replace the activity's parties (inside the caller's transaction)."""
+        store = self.store
+        ptable = store.tables["activityparty"]
+        for pid, party in list(store.rows["activityparty"].items()):
+            if (party.get("activityid") or [None, None])[1] == rid:
+                store.delete(ptable, pid)
+        for party in parties:
+            if party.get("participationtypemask") not in PARTY_TYPES[table.logical_name]:
+                raise E.party_type_not_allowed(table.logical_name, party.get("participationtypemask"))
+            values = store.prepare(ptable, party, creating=True, resolve_bind=self.binder(ctx, ptable))
+            if values.get("partyid") is None and not values.get("addressused"):
+                raise E.party_without_party_or_address()
+            values["activityid"] = [table.logical_name, rid]
+            store.create(ptable, values)
+
+    def _expansions(self, table: TableDef, text: str | None) -> dict[str, list[str] | None]:
+        """``$expand`` -> {navigation: $select}; only an activity's party list is implemented."""
+        expand = _parse_expand(text)
+        for nav, sel in expand.items():
+            if nav != f"{table.logical_name}_activity_parties" or table.logical_name not in PARTY_TYPES:
+                raise DataverseError(400, E.ZERO, f"The emulator does not implement $expand of '{nav}' on records.")
+            self.check_select(self.store.tables["activityparty"], parse_select(sel))
+        return {nav: parse_select(sel) for nav, sel in expand.items()}
+
+    def _expand(self, ctx: Ctx, table: TableDef, rows: list[tuple[dict, dict]],
+                expand: dict[str, list[str] | None]) -> None:
+        if not expand:
+            return
+        ptable = self.store.tables["activityparty"]
+        of: dict[str, list[dict]] = {}
+        for party in self.store.rows["activityparty"].values():
+            of.setdefault((party.get("activityid") or [None, None])[1], []).append(party)
+        for nav, select in expand.items():
+            for row, out in rows:
+                out[nav] = [self.to_json(ctx, ptable, p, select) for p in of.get(row[table.primary_id], [])]
+
+    #: close activity table and its lookup to the closed record, per table closed by a close message
+    CLOSE_ACTIVITIES = {"opportunity": ("opportunityclose", "opportunityid"),
+                        "incident": ("incidentresolution", "incidentid")}
+
+    def _reopened(self, table: TableDef, rid: str) -> None:
+        """A reopened opportunity or case: its completed close activities become Canceled, so the next
+        close is the one that counts (*inferred*: the platform's bookkeeping of a reopen is not documented)."""
+        close = self.CLOSE_ACTIVITIES.get(table.logical_name)
+        if close is None:
+            return
+        ctable = self.store.tables[close[0]]
+        for aid, act in list(self.store.rows[close[0]].items()):
+            if (act.get(close[1]) or [None, None])[1] == rid and act.get("statecode") == 1:
+                self.store.update(ctable, aid, {"statecode": 2, "statuscode": 3})
 
     # --- sdkmessagefilters --------------------------------------------------------------------------
     def _sdkmessagefilters(self, ctx: Ctx) -> Resp:
@@ -854,7 +972,7 @@ class DataverseCore:
             raise DataverseError(400, E.INVALID_ARGUMENT, "SchemaName is required.")
         with store.transaction() as txn:
             if schema.lower() in store.relationships:
-                raise DataverseError(400, "0x80047013", f"A relationship with the name {schema} already exists.")
+                raise E.relationship_name_not_unique()
             target, t = store.tables.get(str(referenced).lower()), store.tables.get(str(referencing).lower())
             if target is None or t is None:
                 raise DataverseError(400, E.INVALID_ARGUMENT,
@@ -865,8 +983,7 @@ class DataverseCore:
             store.check_prefix(lk_schema, "Attribute")
             name = lk_schema.lower()
             if name in t.columns:
-                raise DataverseError(400, "0x80044363", f"An attribute with the specified name {name} already "
-                                                        "exists. Please specify a unique name.")
+                raise E.schema_name_not_unique(lk_schema, "Attribute")
             req = lookup.get("RequiredLevel") or {}
             col = Column(name, LOOKUP, targets=(target.logical_name,), navs={lk_schema: target.logical_name},
                          required=req.get("Value", "None") if isinstance(req, dict) else "None", custom=True,
@@ -895,10 +1012,7 @@ class DataverseCore:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or len(name) > 50:
             raise DataverseError(400, E.INVALID_ARGUMENT, f"Invalid SchemaName '{schema}'.")
         if t is not None and name in t.columns:
-            # *inferred* wording; code of DuplicateAttributeSchemaName-like errors
-            raise DataverseError(400, "0x80044363",
-                                 f"An attribute with the specified name {name} already exists. Please specify a "
-                                 "unique name.")
+            raise E.schema_name_not_unique(schema, "Attribute")
         req = body.get("RequiredLevel") or {}
         required = req.get("Value", "None") if isinstance(req, dict) else "None"
         col = Column(name, atype, required=required, custom=True, schema_name=schema,
@@ -966,8 +1080,7 @@ class DataverseCore:
         store.check_prefix(schema, "EntityKey")
         with store.transaction() as txn:
             if schema.lower() in t.keys:
-                raise DataverseError(400, E.INVALID_ARGUMENT,
-                                     f"An entity key with the name {schema} already exists.")  # *inferred*
+                raise E.key_name_exists(schema, t.logical_name)
             if len(t.keys) >= store.max_keys_per_table:
                 raise DataverseError(400, E.INVALID_ARGUMENT,
                                      f"The entity '{t.logical_name}' already has the maximum number of keys "
@@ -984,10 +1097,8 @@ class DataverseCore:
                     raise DataverseError(400, E.INVALID_ARGUMENT,
                                          f"Attribute '{a}' of type {col.type} cannot be part of an entity key.")
                 names.append(col.name)
-            for k in t.keys.values():
-                if set(k.attributes) == set(names):
-                    raise DataverseError(400, E.INVALID_ARGUMENT,
-                                         f"An entity key with the same attributes already exists: {k.schema_name}.")
+            if any(set(k.attributes) == set(names) for k in t.keys.values()):
+                raise E.key_attributes_exist()
             key = KeyDef(schema, schema.lower(), tuple(names), label_text(body.get("DisplayName")) or schema,
                          status="Pending", activate_at=time.monotonic() + store.key_activation_delay)
             t.keys[key.logical_name] = key
@@ -1014,9 +1125,7 @@ class DataverseCore:
                                  "set to true.")  # *inferred*
         with store.transaction() as txn:
             if logical in store.tables:
-                raise DataverseError(400, "0x80047013",
-                                     f"An entity with the specified name {logical} already exists. Specify a "
-                                     "unique name.")  # *inferred* wording
+                raise E.schema_name_not_unique(schema, "Entity")
             n_custom = sum(1 for t in store.tables.values() if t.custom)
             if store.custom_table_limit is not None and n_custom >= store.custom_table_limit:
                 # *inferred*: the license limit is contractual; the emulator enforces it as an error.
@@ -1156,8 +1265,8 @@ def apply_seed(core: DataverseCore, seed: dict, base: str = "https://emulator.in
 # --- Starlette app ----------------------------------------------------------------------------------
 
 def create_core_app(*, db: str | None = None, seed: dict | None = None, key_activation_delay: float = 0.2,
-                    custom_table_limit: int | None = 15,
-                    publisher_prefixes: tuple[str, ...] = ("wtc", "new")) -> Starlette:
+                    custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "new"),
+                    resolved_case_updates: bool = True) -> Starlette:
     """The Dataverse Web API core (no auth, no throttling): `/api/data/v9.2/...`.
 
     db: None -> in memory; a file path -> SQLite file (a later app on the same file serves the data).
@@ -1165,7 +1274,7 @@ def create_core_app(*, db: str | None = None, seed: dict | None = None, key_acti
     the `# migration-app` application user).
     """
     store = Store(db, key_activation_delay=key_activation_delay, custom_table_limit=custom_table_limit,
-                  publisher_prefixes=publisher_prefixes)
+                  publisher_prefixes=publisher_prefixes, resolved_case_updates=resolved_case_updates)
     core = DataverseCore(store)
     if not store.has_rows():
         apply_seed(core, DEFAULT_SEED)

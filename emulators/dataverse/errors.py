@@ -36,6 +36,47 @@ GENERIC = "0x80040216"                        # unexpected / generic platform er
 ZERO = "0x0"                                  # OData layer (parser / serializer) errors
 
 
+# Metadata "already exists" answers, code and message template from Microsoft's "Web service error codes"
+# (learn.microsoft.com/power-apps/developer/data-platform/reference/web-service-error-codes):
+# SchemaNameisNotUnique, EntityKeyNameExists, EntityKeyWithSelectedAttributesExists,
+# EntityRelationshipSchemaNameNotUnique. The HTTP status (400) is *inferred*.
+SCHEMA_NAME_NOT_UNIQUE = "0x80044363"
+ENTITY_KEY_NAME_EXISTS = "0x80060893"
+ENTITY_KEY_ATTRIBUTES_EXIST = "0x80060894"
+RELATIONSHIP_NAME_NOT_UNIQUE = "0x8004432b"
+
+
+def schema_name_not_unique(schema_name: str, kind: str) -> DataverseError:
+    return DataverseError(400, SCHEMA_NAME_NOT_UNIQUE, f"The schema name {schema_name} for type {kind} is not unique. "
+                                                       f"An {schema_name} with same name already exists.")
+
+
+def key_name_exists(schema_name: str, logical_name: str) -> DataverseError:
+    return DataverseError(400, ENTITY_KEY_NAME_EXISTS,
+                          f"An entity key with the name {schema_name} already exists on entity {logical_name}.")
+
+
+def key_attributes_exist() -> DataverseError:
+    return DataverseError(400, ENTITY_KEY_ATTRIBUTES_EXIST,
+                          "An entity key with the selected attributes already exists on entity.")
+
+
+def relationship_name_not_unique() -> DataverseError:
+    return DataverseError(400, RELATIONSHIP_NAME_NOT_UNIQUE,
+                          "A relationship with the specified name already exists. Please specify a unique name.")
+
+
+def party_type_not_allowed(activity: str, mask) -> DataverseError:
+    # *inferred* wording; the allowed types per activity are documented (activityparty-entity)
+    return DataverseError(400, INVALID_ARGUMENT,
+                          f"participationtypemask {mask} is not a valid activity party type for {activity}.")
+
+
+def party_without_party_or_address() -> DataverseError:
+    # *inferred*: an unresolved party is an address (addressused); a party with neither is meaningless
+    return DataverseError(400, INVALID_ARGUMENT, "An activity party must have a partyid or an addressused.")
+
+
 def not_found(logical_name: str, record_id: str) -> DataverseError:
     return DataverseError(404, OBJECT_DOES_NOT_EXIST,
                           f"Entity '{logical_name}' With Id = {record_id} Does Not Exist")
@@ -135,9 +176,23 @@ def set_state_refused(logical_name: str, state_label: str, message_name: str) ->
                           "message instead.")
 
 
-# Updating or closing a resolved case. Code -2147220273 (0x800404CF) and message as reported from the
-# platform (daryllabar/XrmUnitTest issues #48/#70: OrganizationServiceFault of CloseIncident on a
-# resolved case). That an Update is refused the same way is *inferred*.
+# Closed records that are read-only until reopened (SetState back to the open state):
+# won/lost opportunities (learn.microsoft.com/troubleshoot/dynamics-365/sales/troubleshoot-opportunities-issues:
+# "To change a closed opportunity, reopen it, make your changes, and then close it again") and paid or
+# canceled invoices (invoice table reference, statecode: "Paid and canceled invoices are read-only and can't be
+# edited unless they are reactivated"), with the lines of such an invoice. Code and wording are *inferred*.
+READ_ONLY_WHEN_CLOSED = frozenset({"opportunity", "invoice"})
+
+
+def closed_read_only(logical_name: str, statecode: int) -> DataverseError:
+    return DataverseError(400, INVALID_ARGUMENT,
+                          f"The {logical_name} is closed (statecode {statecode}) and cannot be modified. Reopen it "
+                          "to make changes.")
+
+
+# Closing a resolved case again (and updating one where "Case update after resolution" is "Don't allow
+# updates"): CaseAlreadyResolved, code and message from the web-service-error-codes table, also reported
+# from the platform (daryllabar/XrmUnitTest issues #48/#70). That an update is refused with it is *inferred*.
 CASE_ALREADY_RESOLVED = "0x800404cf"
 CASE_ALREADY_RESOLVED_MESSAGE = ("This case has already been resolved. Close and reopen the case record to see "
                                  "the updates.")

@@ -125,6 +125,15 @@ CASE_PRIORITY = {1: "High", 2: "Normal", 3: "Low"}
 CASE_ORIGIN = {1: "Phone", 2: "Email", 3: "Web", 2483: "Facebook", 3986: "Twitter", 700610000: "IoT"}
 CASE_TYPE = {1: "Question", 2: "Problem", 3: "Request"}
 ACTIVITY_PRIORITY = {0: "Low", 1: "Normal", 2: "High"}
+PARTICIPATION_TYPES = {1: "Sender", 2: "To Recipient", 3: "CC Recipient", 4: "BCC Recipient",
+                       5: "Required attendee", 6: "Optional attendee", 7: "Organizer", 8: "Regarding", 9: "Owner",
+                       10: "Resource", 11: "Customer", 12: "Chat Participant", 13: "Related"}
+#: who can be an activity party (a practical subset of the real list)
+PARTY_TARGETS = ("account", "contact", "lead", "systemuser")
+#: the participation types each activity's party list takes, from "Activity Party types available for each
+#: activity" (learn.microsoft.com/power-apps/developer/data-platform/activityparty-entity): Email.From/To/Cc/Bcc,
+#: PhoneCall.From/To, Appointment.RequiredAttendees/OptionalAttendees/Organizer
+PARTY_TYPES = {"email": frozenset({1, 2, 3, 4}), "phonecall": frozenset({1, 2}), "appointment": frozenset({5, 6, 7})}
 
 
 def _states(states: dict[int, str], statuses: dict[int, tuple[str, int]]):
@@ -143,11 +152,13 @@ STATE_MODELS = {
                         {1: ("In Progress", 0), 2: ("On Hold", 0), 3: ("Waiting for Details", 0),
                          4: ("Researching", 0), 5: ("Problem Solved", 1), 1000: ("Information Provided", 1),
                          6: ("Cancelled", 2), 2000: ("Merged", 2)}),
-    # *inferred* (invoice status reasons are not all documented in one place)
-    "invoice": _states({0: "Active", 1: "Closed", 2: "Paid", 3: "Canceled"},
-                       {1: ("New", 0), 2: ("Partially Shipped", 0), 4: ("Billed", 0), 5: ("Booked", 0),
-                        6: ("Installed", 0), 3: ("Canceled (deprecated)", 1), 7: ("Complete", 2), 8: ("Partial", 2),
-                        100001: ("Complete", 2), 100002: ("Partial", 2), 100003: ("Canceled", 3)}),
+    # the invoice table reference (learn.microsoft.com/dynamics365/sales/developer/entities/invoice)
+    "invoice": _states({0: "Active", 1: "Closed (deprecated)", 2: "Paid", 3: "Canceled"},
+                       {1: ("New", 0), 2: ("Partially Shipped", 0), 4: ("Billed", 0),
+                        5: ("Booked (applies to services)", 0), 6: ("Installed (applies to services)", 0),
+                        3: ("Canceled (deprecated)", 1),
+                        7: ("Paid in Full (deprecated)", 1), 100001: ("Complete", 2), 100002: ("Partial", 2),
+                        100003: ("Canceled", 3)}),
     "quote": _states({0: "Draft", 1: "Active", 2: "Won", 3: "Closed"},
                      {1: ("In Progress", 0), 2: ("In Progress", 1), 3: ("Open", 1), 4: ("Won", 2),
                       5: ("Lost", 3), 6: ("Canceled", 3), 7: ("Revised", 3)}),
@@ -352,6 +363,12 @@ TABLE_SPECS: list[tuple] = [
         P("accessmode", {0: "Read-Write", 1: "Administrative", 2: "Read", 3: "Support User", 4: "Non-interactive",
                          5: "Delegated Admin"}),
         S("azureactivedirectoryobjectid", 100), S("title", 128)]),
+    # Senders, recipients and attendees of activities (learn.microsoft.com/power-apps/developer/data-platform/
+    # activityparty-entity); written only inside an activity (<activity>_activity_parties), read by query or $expand.
+    ("activityparty", "activityparties", "activitypartyid", None, "None", None, False, 135, [
+        Column("activityid", LOOKUP, targets=("email", "phonecall", "appointment"), read_only=True),
+        Column("partyid", LOOKUP, targets=PARTY_TARGETS, navs={f"partyid_{t}": t for t in PARTY_TARGETS}),
+        P("participationtypemask", PARTICIPATION_TYPES), S("addressused", 320)]),
     ("team", "teams", "teamid", "name", "OrganizationOwned", None, False, 9, [
         S("name", 160, SYS_REQUIRED), P("teamtype", {0: "Owner", 1: "Access", 2: "Security Group",
                                                     3: "Office Group"})]),

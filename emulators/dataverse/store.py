@@ -68,8 +68,12 @@ class Transaction:
 class Store:
     def __init__(self, db: str | None = None, *, key_activation_delay: float = 0.2,
                  custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "new"),
-                 max_keys_per_table: int = 10) -> None:
+                 max_keys_per_table: int = 10, resolved_case_updates: bool = True) -> None:
         self.lock = threading.RLock()
+        #: Customer Service's "Case update after resolution": API updates of resolved and canceled cases
+        #: are allowed by default (learn.microsoft.com/dynamics365/customer-service/administer/
+        #: update-resolved-canceled-cases); False = "Don't allow updates"
+        self.resolved_case_updates = resolved_case_updates
         self._local = threading.local()
         self.tables: dict[str, TableDef] = build_tables()
         self.relationships: dict[str, dict] = {}  # lower-case SchemaName -> RelationshipDefinitions row
@@ -392,10 +396,24 @@ class Store:
             if values.get(col.name) is None:
                 raise _missing(table, col)
 
-    def _check_state(self, table: TableDef, values: dict, creating: bool, existing: dict | None) -> None:
-        if table.logical_name == "incident" and existing is not None and existing.get("statecode") == 1:
-            # A resolved case is read-only until it is reopened (SetState back to Active).
+    def _check_closed(self, table: TableDef, values: dict, existing: dict | None) -> None:
+        """Closed records are read-only; SetState (statecode/statuscode alone) still reopens them."""
+        logical = table.logical_name
+        if logical == "invoicedetail":  # a line is part of its invoice
+            ref = values.get("invoiceid") or (existing or {}).get("invoiceid")
+            invoice = self.rows["invoice"].get(ref[1]) if ref else None
+            if invoice and invoice.get("statecode") != 0:
+                raise E.closed_read_only("invoice", invoice["statecode"])
+            return
+        if existing is None or existing.get("statecode") in (None, 0) or not set(values) - {"statecode", "statuscode"}:
+            return
+        if logical == "incident" and not self.resolved_case_updates:
             raise DataverseError(400, E.CASE_ALREADY_RESOLVED, E.CASE_ALREADY_RESOLVED_MESSAGE)
+        if logical in E.READ_ONLY_WHEN_CLOSED:
+            raise E.closed_read_only(logical, existing["statecode"])
+
+    def _check_state(self, table: TableDef, values: dict, creating: bool, existing: dict | None) -> None:
+        self._check_closed(table, values, existing)
         if "statecode" not in values and "statuscode" not in values:
             return
         state_col, status_col = table.columns.get("statecode"), table.columns.get("statuscode")

@@ -12,10 +12,12 @@ from .keys import decode_key, encode_key, key_ref, key_segment
 from .loader import LoadStats, RowOutcome, TableRef, delete_rows, upsert_rows
 from .schema import (
     ColumnSpec,
+    SchemaConflict,
     SchemaError,
     SchemaReport,
     ensure_alternate_key,
     ensure_columns,
+    ensure_lookup,
     ensure_table,
     picklist_options,
     table_exists,
@@ -25,7 +27,8 @@ from .settings import DataverseSettings, IdentitySettings
 __all__ = [
     "BatchOperation", "BatchResult", "ClientMetrics", "DataverseClient", "DataverseError",
     "DataverseTransientError", "decode_key", "encode_key", "key_ref", "key_segment", "LoadStats",
-    "RowOutcome", "TableRef", "delete_rows", "upsert_rows", "ColumnSpec", "SchemaError", "SchemaReport",
-    "ensure_alternate_key", "ensure_columns", "ensure_table", "picklist_options", "table_exists",
+    "RowOutcome", "TableRef", "delete_rows", "upsert_rows", "ColumnSpec", "SchemaConflict", "SchemaError",
+    "SchemaReport", "ensure_alternate_key", "ensure_columns", "ensure_lookup", "ensure_table", "picklist_options",
+    "table_exists",
     "DataverseSettings", "IdentitySettings",
 ]

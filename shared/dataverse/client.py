@@ -20,7 +20,11 @@ Behaviour (see ../../../shared/REFERENCE.md, "Service protection limits"):
 - **No affinity.** Cookies are never stored nor sent (ARRAffinity would pin every request to one web
   server); HTTP/1.1 keep-alive pooling through ``shared.http.async_client``.
 - **Errors.** Non-retryable answers raise :class:`DataverseError(status, code, message)` parsed from
-  ``{"error": {"code", "message"}}``.
+  ``{"error": {"code", "message"}}``. What no retry and no row isolation can fix fails the run at once
+  with one line naming the host and what to check (``shared.errors``): a host that has never answered
+  this client and cannot be connected to (wrong URL, DNS, TLS trust) is a :class:`SettingsError`
+  (a host that answered before is retried as an outage); a credential the token endpoint refuses,
+  a 401 after one fresh token, and a 403 are an :class:`AccessError`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from urllib.parse import quote
 import httpx
 
 from shared import http as shared_http
-from shared.auth import TokenProvider, token_provider_from_settings
+from shared.auth import AuthError, TokenProvider, token_provider_from_settings
+from shared.errors import AccessError, SettingsError
 
 from .settings import DataverseSettings
 
@@ -49,6 +54,34 @@ log = logging.getLogger(__name__)
 MAX_BATCH_PARTS = 1000
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: seconds to open a connection: a Dataverse front end accepts within one; a wrong or filtered host
+#: should fail the run in seconds, not after the request timeout
+CONNECT_TIMEOUT = 10.0
+
+
+def unreachable(url: str, exc: BaseException) -> SettingsError:
+    while exc.__cause__ or exc.__context__:  # the OS's reason (refused, DNS, TLS), not httpx's summary
+        exc = exc.__cause__ or exc.__context__
+    reason = _with_ca_hint(str(exc) or type(exc).__name__)
+    return SettingsError(f"cannot reach {url}: {reason}; check --target / DATAVERSE_URL and the network")
+
+
+def _with_ca_hint(reason: str) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        reason += " (a private CA, e.g. a local emulator's: set DATAVERSE_CA_BUNDLE to its PEM file)"
+    return reason
+
+
+def access_error(url: str, resp: httpx.Response) -> AccessError:
+    """A 401 or 403 as the one line a person acts on."""
+    code, message = parse_error_body(resp.content, resp.headers.get("content-type", ""))
+    said = f" ({code}: {message})" if message else ""
+    if resp.status_code == 401:
+        return AccessError(f"Dataverse refused the credential for {url} (401){said}: check DATAVERSE_CLIENT_ID / "
+                           "secret / tenant, or that the token's audience is the environment URL")
+    return AccessError(f"Dataverse refused {resp.request.method} {resp.request.url.path} on {url} (403){said}: the "
+                       "engine's application user must exist in the environment (Power Platform admin center > "
+                       "Application users) with a security role that grants this (see README)")
 
 
 class DataverseError(Exception):
@@ -433,6 +466,7 @@ class DataverseClient:
             self._lanes.append(_Lane(name, provider, cap, settings.initial_concurrency, stats))
         self._http: httpx.AsyncClient | None = None
         self._cond: asyncio.Condition | None = None
+        self._answered = False  # has the host ever answered this client (see unreachable())
         self._api_path = httpx.URL(settings.api_base).path  # /api/data/v9.2/
 
     # -- lifecycle
@@ -454,6 +488,7 @@ class DataverseClient:
             verify=s.ca_bundle or True,
             headers={"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"},
         )
+        self._http.timeout = httpx.Timeout(s.timeout, connect=min(s.timeout, CONNECT_TIMEOUT))
         # No affinity: a jar that accepts no cookie (ARRAffinity would pin us to one web server).
         self._http.cookies = httpx.Cookies(http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
         self._cond = asyncio.Condition()
@@ -515,9 +550,15 @@ class DataverseClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         raise_for_status: bool = True,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send with auth, retries and throttling. Raises :class:`DataverseError` on error answers
-        (unless ``raise_for_status=False``) and :class:`DataverseTransientError` when retries run out."""
+        (unless ``raise_for_status=False``) and :class:`DataverseTransientError` when retries run out.
+
+        ``idempotent=False`` (a close message: sending it twice fails or closes twice) resends only a
+        throttled request (a 429 was not executed); a 5xx, a timeout or a dropped connection may have
+        taken effect, so :class:`DataverseTransientError` is raised at once for the caller to read the
+        record's state before it decides to send again."""
         if self._http is None:
             raise RuntimeError("DataverseClient is not open: use 'async with DataverseClient(...)'")
         url = path
@@ -541,15 +582,23 @@ class DataverseClient:
             failure: str | None = None
             retry_after: float | None = None
             try:
-                token = await lane.provider.token()
+                try:
+                    token = await lane.provider.token()
+                except AuthError as exc:  # the token endpoint refused the credential: one line, no retry
+                    raise AccessError(f"no token for {self.settings.url}: {_with_ca_hint(str(exc).splitlines()[0])}; "
+                                      "check DATAVERSE_CLIENT_ID / DATAVERSE_CLIENT_SECRET (or _CERT) / "
+                                      "DATAVERSE_TENANT_ID (or DATAVERSE_AUTHORITY)") from None
                 req_headers = dict(hdrs)
                 req_headers["Authorization"] = f"Bearer {token}"
                 self.metrics.requests += 1
                 lane.stats.requests += 1
                 resp = await self._http.request(method, url, content=content, headers=req_headers)
                 self._http.cookies.clear()
+                self._answered = True
             except NETWORK_ERRORS as exc:
                 self.metrics.network_errors += 1
+                if not self._answered and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise unreachable(self.settings.url, exc) from None
                 failure = f"{type(exc).__name__}: {exc}"
             finally:
                 if resp is None or resp.status_code != 429:
@@ -583,6 +632,9 @@ class DataverseClient:
                     lane.provider.invalidate()  # type: ignore[attr-defined]
                     self.metrics.retries += 1
                     continue
+                if status in (401, 403):
+                    self.metrics.error_answers += 1
+                    raise access_error(self.settings.url, resp)
                 if status in TRANSIENT_STATUSES:
                     self.metrics.server_errors += 1
                     code, message = parse_error_body(resp.content)
@@ -597,7 +649,7 @@ class DataverseClient:
                             raise DataverseError.from_response(resp)
                     return resp
             attempts += 1
-            if attempts >= self.settings.max_attempts:
+            if attempts >= self.settings.max_attempts or not idempotent:
                 self.metrics.exhausted += 1
                 raise DataverseTransientError(
                     resp.status_code if resp is not None else None,
@@ -684,10 +736,13 @@ class DataverseClient:
                 return False
             raise
 
-    async def execute_action(self, name: str, body: dict | None = None, *, entity_set: str | None = None) -> Any:
-        """Unbound action ``POST /<name>`` or bound to a collection ``POST /<set>/Microsoft.Dynamics.CRM.<name>``."""
+    async def execute_action(self, name: str, body: dict | None = None, *, entity_set: str | None = None,
+                             idempotent: bool = True) -> Any:
+        """Unbound action ``POST /<name>`` or bound to a collection ``POST /<set>/Microsoft.Dynamics.CRM.<name>``.
+
+        ``idempotent=False`` for actions that must not be resent blindly (see :meth:`request`)."""
         path = f"{entity_set}/Microsoft.Dynamics.CRM.{name}" if entity_set else name
-        resp = await self.request("POST", path, json=body if body is not None else {})
+        resp = await self.request("POST", path, json=body if body is not None else {}, idempotent=idempotent)
         if resp.content:
             try:
                 return resp.json()

@@ -97,3 +97,12 @@ def key_segment(entity_set: str, column: str, value: str | int, *, url: bool = T
 def key_ref(entity_set: str, column: str, source_id: str) -> str:
     """``/accounts(wtc_sourceid='...')`` for an ``@odata.bind`` to a migrated record (encodes the id)."""
     return "/" + key_segment(entity_set, column, encode_key(source_id), url=False)
+
+
+_KEY_REF = re.compile(r"^/?\w+\(\w+='((?:[^']|'')*)'\)$")
+
+
+def key_of_ref(ref: str) -> str | None:
+    """The source id an ``@odata.bind`` made by :func:`key_ref` points at (None for other forms)."""
+    m = _KEY_REF.match(ref or "")
+    return decode_key(m.group(1).replace("''", "'")) if m else None

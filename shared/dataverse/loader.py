@@ -86,7 +86,7 @@ class TableRef:
         return {} if self.keyed_by_id else {self.key_column: encoded}
 
 
-Status = Literal["created", "updated", "rejected", "deleted", "not_found"]
+Status = Literal["created", "updated", "unchanged", "rejected", "deleted", "not_found"]
 
 
 @dataclass

@@ -1,8 +1,12 @@
 """Schema deployment: columns, picklist options, alternate keys, custom tables (Web API metadata).
 
-Everything here is idempotent: what exists is left alone (picklists get their missing options;
-differences that cannot be fixed safely - another column type, an option value with another label -
-are reported in :class:`SchemaReport`, never changed).
+Everything here is idempotent: what exists with the definition the migration needs is success, and a
+create refused because the column, key, relationship or table already exists (another worker prepared
+the same table at the same moment, or a retried POST whose first answer was lost) is checked against
+the definition and treated as success too. Picklists get their missing options. An existing definition
+that differs (another column type, a shorter MaxLength, a lower precision, another date format, an
+option value with another label, a key on other columns) is never changed: :class:`SchemaConflict`
+(a :class:`shared.errors.PermanentError`) names the table, the column and the difference.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
+from ..errors import PermanentError
 from .client import DataverseClient, DataverseError
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,24 @@ LANGUAGE = 1033
 
 class SchemaError(RuntimeError):
     pass
+
+
+class SchemaConflict(SchemaError, PermanentError):
+    """What exists in Dataverse differs from what the migration needs; retrying will not change it."""
+
+
+#: Dataverse error codes that mean "a component with this name already exists"
+#: (learn.microsoft.com/power-apps/developer/data-platform/reference/web-service-error-codes):
+#: 0x80044363 SchemaNameisNotUnique ("The schema name {0} for type {1} is not unique"),
+#: 0x80047013 DuplicateAttributeSchemaName, 0x80060304 DuplicateAttributePhysicalName,
+#: 0x80047010 DuplicateName, 0x80060893 EntityKeyNameExists, 0x80060894
+#: EntityKeyWithSelectedAttributesExists, 0x8004432b EntityRelationshipSchemaNameNotUnique.
+ALREADY_EXISTS = frozenset({"0x80044363", "0x80047013", "0x80060304", "0x80047010", "0x80060893", "0x80060894",
+                            "0x8004432b"})
+
+
+def already_exists(e: DataverseError) -> bool:
+    return (e.code or "").lower() in ALREADY_EXISTS
 
 
 def label(text: str, language: int = LANGUAGE) -> dict:
@@ -127,7 +150,6 @@ class SchemaReport:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     options_added: dict[str, list[int]] = field(default_factory=dict)
-    conflicts: list[str] = field(default_factory=list)  # differences left alone (type, option label)
 
 
 def _entity(table: str) -> str:
@@ -169,37 +191,105 @@ async def picklist_options(client: DataverseClient, table: str, column: str) -> 
     return {(_label_text(o.get("Label")) or str(o["Value"])): int(o["Value"]) for o in await _picklist_metadata(client, table, column)}
 
 
+#: the AttributeMetadata type to cast to and the properties a definition is compared on, per column type
+_COMPARED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "String": ("StringAttributeMetadata", ("MaxLength",)), "Memo": ("MemoAttributeMetadata", ("MaxLength",)),
+    "Decimal": ("DecimalAttributeMetadata", ("Precision",)), "Money": ("MoneyAttributeMetadata", ("Precision",)),
+    "DateTime": ("DateTimeAttributeMetadata", ("Format",)),
+}
+
+
+async def _definition(client: DataverseClient, table: str, column: str, attribute_type: str) -> dict:
+    """The properties of an existing column that :func:`_differences` compares (one GET, cast to its type)."""
+    cast, props = _COMPARED[attribute_type]
+    return await client.get_json(f"{_entity(table)}/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.{cast}",
+                                 params={"$select": ",".join(("LogicalName", *props))}) or {}
+
+
+async def _differences(client: DataverseClient, table: str, spec: ColumnSpec, have_type: str | None) -> list[str]:
+    """How an existing column differs from ``spec`` in ways that would change or refuse values."""
+    if have_type != spec.type:
+        return [f"it is a {have_type} column, the migration needs {spec.type}"]
+    if spec.type not in _COMPARED:
+        return []
+    d = await _definition(client, table, spec.logical_name, spec.type)
+    wanted = spec.metadata()
+    out = []
+    if spec.type in ("String", "Memo") and (d.get("MaxLength") or 0) < wanted["MaxLength"]:
+        out.append(f"MaxLength is {d.get('MaxLength')}, the migration needs {wanted['MaxLength']} "
+                   "(longer values would be refused)")
+    if spec.type in ("Decimal", "Money") and d.get("Precision") is not None and d["Precision"] < wanted["Precision"]:
+        out.append(f"Precision is {d['Precision']}, the migration needs {wanted['Precision']} "
+                   "(values would be rounded)")
+    if spec.type == "DateTime" and d.get("Format") and d["Format"] != wanted["Format"]:
+        out.append(f"Format is {d['Format']}, the migration needs {wanted['Format']}")
+    return out
+
+
+def _conflict(table: str, problems: list[str]) -> SchemaConflict:
+    return SchemaConflict(f"{table}: {'; '.join(problems)}. The existing definition is left as it is: change or "
+                          "delete the column in Dataverse (or rename the source field), then run again")
+
+
 async def ensure_columns(
     client: DataverseClient, table: str, specs: Sequence[ColumnSpec], *, solution: str | None = None
 ) -> SchemaReport:
-    """Create missing columns; add missing picklist options; report what differs."""
+    """Create missing columns and missing picklist options; raise :class:`SchemaConflict` on differences.
+
+    A create answered "already exists" (``0x80044363``: a concurrent prepare of the same table, or a
+    retried POST whose first answer was lost) is success when the column now there has the definition
+    the migration needs.
+    """
     report = SchemaReport()
     have = await existing_attributes(client, table)
     headers = _solution_headers(client, solution)
+    problems: list[str] = []
     for spec in specs:
         name = spec.logical_name
         if name not in have:
-            await client.request("POST", f"{_entity(table)}/Attributes", json=spec.metadata(), headers=headers)
-            report.created.append(name)
-            continue
+            try:
+                await client.request("POST", f"{_entity(table)}/Attributes", json=spec.metadata(), headers=headers)
+                report.created.append(name)
+                continue
+            except DataverseError as e:
+                if not already_exists(e):
+                    raise
+                have = await existing_attributes(client, table)
+                if name not in have:
+                    raise
         report.existing.append(name)
-        if have[name] and have[name] != spec.type:
-            report.conflicts.append(f"{table}.{name}: exists as {have[name]}, spec says {spec.type}")
-            continue
-        if spec.type == "Picklist" and spec.options:
+        problems += [f"column {name}: {d}" for d in await _differences(client, table, spec, have[name])]
+        if spec.type == "Picklist" and spec.options and have[name] == "Picklist":
             current = {int(o["Value"]): _label_text(o.get("Label")) for o in await _picklist_metadata(client, table, name)}
             for value, text in spec.options:
                 if value not in current:
-                    body: dict[str, Any] = {"EntityLogicalName": table, "AttributeLogicalName": name, "Value": value, "Label": label(text)}
-                    if headers:
-                        body["SolutionUniqueName"] = headers["MSCRM.SolutionUniqueName"]
-                    await client.execute_action("InsertOptionValue", body)
+                    await _insert_option(client, table, name, value, text, headers)
                     report.options_added.setdefault(name, []).append(value)
                 elif current[value] != text:
-                    report.conflicts.append(f"{table}.{name}: option {value} is {current[value]!r}, spec says {text!r}")
+                    problems.append(f"column {name}: option {value} is labelled {current[value]!r}, the migration "
+                                    f"needs {text!r}")
+    if problems:
+        raise _conflict(table, problems)
     if report.created or report.options_added:
         log.info("schema %s: created %s, options added %s", table, report.created, report.options_added)
     return report
+
+
+async def _insert_option(client: DataverseClient, table: str, column: str, value: int, text: str,
+                         headers: dict[str, str]) -> None:
+    """``InsertOptionValue``, which is not idempotent: after a lost answer or a refusal the option set
+    is read, and the option already there with this label is success."""
+    body: dict[str, Any] = {"EntityLogicalName": table, "AttributeLogicalName": column, "Value": value,
+                            "Label": label(text)}
+    if headers:
+        body["SolutionUniqueName"] = headers["MSCRM.SolutionUniqueName"]
+    try:
+        await client.execute_action("InsertOptionValue", body, idempotent=False)
+    except DataverseError:
+        options = {int(o["Value"]): _label_text(o.get("Label"))
+                   for o in await _picklist_metadata(client, table, column)}
+        if options.get(value) != text:
+            raise
 
 
 async def ensure_alternate_key(
@@ -216,25 +306,36 @@ async def ensure_alternate_key(
 ) -> dict:
     """Create the alternate key if missing and wait until its index is ``Active``.
 
-    An existing key with the same schema name or the same columns is reused. ``Failed`` raises
-    :class:`SchemaError`; so does a timeout.
+    An existing key on the same columns is reused, whatever its name; a key with this schema name on
+    other columns is a :class:`SchemaConflict`. A create answered "already exists" (0x80060893 /
+    0x80060894: a concurrent prepare, or a retried POST whose answer was lost) is checked the same way.
+    ``Failed`` raises :class:`SchemaError`; so does a timeout.
     """
     path = f"{_entity(table)}/Keys"
     select = {"$select": "SchemaName,LogicalName,KeyAttributes,EntityKeyIndexStatus"}
     wanted = sorted(c.lower() for c in columns)
 
     def match(keys: list[dict]) -> dict | None:
-        for k in keys:
-            if (k.get("SchemaName") or "").lower() == schema_name.lower() or sorted(a.lower() for a in k.get("KeyAttributes") or []) == wanted:
-                return k
+        same_columns = [k for k in keys if sorted(a.lower() for a in k.get("KeyAttributes") or []) == wanted]
+        if same_columns:
+            return same_columns[0]
+        named = next((k for k in keys if (k.get("SchemaName") or "").lower() == schema_name.lower()), None)
+        if named is not None:
+            on = ", ".join(named.get("KeyAttributes") or [])
+            raise SchemaConflict(f"{table}: alternate key {schema_name} exists on ({on}), the migration needs it on "
+                                 f"({', '.join(wanted)}); delete that key in Dataverse, then run again")
         return None
 
     keys = (await client.get_json(path, params=select)).get("value", [])
     key = match(keys)
     if key is None:
         body = {"SchemaName": schema_name, "DisplayName": label(display_name or schema_name), "KeyAttributes": [c.lower() for c in columns]}
-        await client.request("POST", path, json=body, headers=_solution_headers(client, solution))
-        log.info("alternate key %s on %s(%s) created; waiting for its index", schema_name, table, ",".join(columns))
+        try:
+            await client.request("POST", path, json=body, headers=_solution_headers(client, solution))
+            log.info("alternate key %s on %s(%s) created; waiting for its index", schema_name, table, ",".join(columns))
+        except DataverseError as e:
+            if not already_exists(e) or match((await client.get_json(path, params=select)).get("value", [])) is None:
+                raise
     deadline = time.monotonic() + timeout
     interval = poll_interval  # grows: a fresh index is often quick, a big table's takes minutes
     while True:
@@ -300,7 +401,12 @@ async def ensure_table(
             }
         ],
     }
-    await client.request("POST", "EntityDefinitions", json=body, headers=_solution_headers(client, solution))
+    try:
+        await client.request("POST", "EntityDefinitions", json=body, headers=_solution_headers(client, solution))
+    except DataverseError as e:  # created meanwhile (a concurrent prepare, a retried POST): fine
+        if already_exists(e) and await table_exists(client, logical):
+            return False
+        raise
     log.info("table %s created", logical)
     return True
 
@@ -321,7 +427,7 @@ async def ensure_lookup(
     with a ``LookupAttributeMetadata``); the lookup's single-valued navigation property, used in
     ``<nav>@odata.bind``, is its SchemaName. True if created.
     """
-    if lookup_schema_name.lower() in await existing_attributes(client, referencing_table):
+    if await _lookup_exists(client, referencing_table, lookup_schema_name.lower(), referenced_table):
         return False
     rel = relationship_schema_name or f"{lookup_schema_name.split('_', 1)[0]}_{referenced_table}_{referencing_table}"
     body = {
@@ -342,5 +448,26 @@ async def ensure_lookup(
                               "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"},
         },
     }
-    await client.request("POST", "RelationshipDefinitions", json=body, headers=_solution_headers(client, solution))
+    try:
+        await client.request("POST", "RelationshipDefinitions", json=body, headers=_solution_headers(client, solution))
+    except DataverseError as e:  # created meanwhile (a concurrent prepare, a retried POST)
+        if already_exists(e) and await _lookup_exists(client, referencing_table, lookup_schema_name.lower(),
+                                                      referenced_table):
+            return False
+        raise
+    return True
+
+
+async def _lookup_exists(client: DataverseClient, table: str, column: str, target: str) -> bool:
+    """Whether ``table.column`` is a lookup to ``target``; a column of that name that is not is a conflict."""
+    have = await existing_attributes(client, table)
+    if column not in have:
+        return False
+    attr = await client.get_json(f"{_entity(table)}/Attributes(LogicalName='{column}')/"
+                                 "Microsoft.Dynamics.CRM.LookupAttributeMetadata",
+                                 params={"$select": "LogicalName,Targets"}) if have[column] == "Lookup" else {}
+    if target not in (attr or {}).get("Targets") or []:
+        raise _conflict(table, [f"column {column} is a {have[column]} column"
+                                + (f" to {', '.join(attr.get('Targets') or [])}" if attr else "")
+                                + f", the migration needs a lookup to {target}"])
     return True

@@ -29,8 +29,11 @@ class Field:
     kind: FieldKind = "string"
     #: for kind "option": source label (case-insensitive) -> Dataverse option value
     options: Mapping[str, int] | None = None
-    #: when the option label is not in ``options``: this value (None = warn and leave empty)
+    #: when the option label is not in ``options``: this value (None = warn and leave empty); a lossy
+    #: conversion, so the object's ``notes`` say so (and where the original value is kept)
     option_default: int | None = None
+    #: decimal/money: the column's precision; a value with more decimal places is rounded, with a warning
+    precision: int = 2
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,25 @@ class Route:
 class Close:
     """Closing a record the Dataverse way after it is loaded (a state no upsert may set).
 
-    ``when(row) -> (action, params) | None``; ``params`` names the close activity (e.g.
-    ``{"Status": 3, "OpportunityClose": {...}}``) without its bind to the record, which the loader
-    adds as ``<activity>.<bind>@odata.bind`` once the record's id is known.
+    ``when(row, body) -> (action, params) | None``. With an ``activity`` the action is a close message
+    (WinOpportunity, LoseOpportunity, CloseIncident) and ``params`` name the close activity (e.g.
+    ``{"Status": 3, "OpportunityClose": {...}}``) without its bind to the record, which the loader adds
+    as ``<activity>.<bind>@odata.bind`` once the record's id is known. Without one the action is
+    ``SetState``: ``params`` are the ``statecode``/``statuscode`` a PATCH sets (invoices: Paid, Canceled).
+    ``params["Status"]`` (or ``statuscode``) is the status reason the closed record ends with.
+
+    A closed record is read-only; to change it (its owner, or a child row inside it) it is reopened
+    with ``reopen_status`` (a status reason of the open state), changed and closed again.
     """
 
-    activity: str  # OpportunityClose | IncidentResolution
-    bind: str  # opportunityid | incidentid
-    when: Callable[[dict], tuple[str, dict] | None]
+    activity: str | None  # OpportunityClose | IncidentResolution | None (SetState)
+    bind: str | None  # opportunityid | incidentid
+    when: Callable[[dict, dict], tuple[str, dict] | None]
+    reopen_status: int = 1
+
+    def status(self, params: Mapping[str, Any]) -> int | None:
+        """The status reason a close with ``params`` leaves the record in."""
+        return params.get("Status", params.get("statuscode"))
 
 
 @dataclass(frozen=True)
@@ -122,8 +136,11 @@ class ObjectSpec:
     key_prefix: str = ""
     #: one file, several tables (activities), or None: every row goes to ``table``
     route: Route | None = None
-    #: after loading, close records the Dataverse way (won/lost deals, resolved tickets)
+    #: after loading, close records the Dataverse way (won/lost deals, resolved tickets, paid invoices)
     close: Close | None = None
+    #: the object whose (closable) records hold this object's rows (invoice lines in an invoice): a row
+    #: whose parent is closed is written by reopening the parent and closing it again as it was
+    inside: str | None = None
     #: the activity that writes a transformed chunk (documents go to SharePoint instead)
     load_activity: str = "load_chunk"
     #: where rows go when ``table`` does not exist in the environment (knowledgearticle without

@@ -8,9 +8,12 @@ alternate key, so reruns upsert instead of duplicating and lookups bind by key.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..problems import csv_text
+from ..sources.worketc.values import FieldError
 from .spec import Close, Column, Field, Lookup, ObjectSpec, Route, price_list_key
 
 SOURCE = "worketc"
@@ -143,7 +146,8 @@ def _lead_shape(src: dict, body: dict, warn, s) -> dict:
         state = (0, 1)
     body["statecode"], body["statuscode"] = state
     name = " ".join(filter(None, [src.get("FirstName"), src.get("LastName")]))
-    body["subject"] = (src.get("CompanyName") or name or f"WORKetc lead {src.get('EntityID')}")[:300]
+    body["subject"] = s.fit(src.get("CompanyName") or name or f"WORKetc lead {src.get('EntityID')}", 300,
+                            "CompanyName", warn)
     return body
 
 
@@ -172,7 +176,10 @@ LEAD = ObjectSpec(
              Column("wtc_convertedinsource", "Boolean", "Converted in WORKetc")),
     shape=_lead_shape,
     notes=("Leads converted in WORKetc are flagged wtc_convertedinsource = true and stay open for the "
-           "administrator's Qualify step; unqualified leads are disqualified (Lost).",),
+           "administrator's Qualify step; unqualified leads are disqualified (Lost).",
+           "Lead statuses map to Dataverse's: Contacted, Qualified and Converted become Contacted (open); lead sources "
+           "without a Dataverse equivalent become Other. The WORKetc status and source stay in wtc_leadstatus and "
+           "wtc_leadsource.",),
 )
 
 # --------------------------------------------------------------------------- deals
@@ -188,6 +195,9 @@ def _iso_date_start(day: str | None) -> str | None:
 
 
 def _deal_shape(src: dict, body: dict, warn, s) -> dict:
+    if (src.get("Status") or "").strip().casefold() in ("won", "lost") and not body.get("estimatedclosedate"):
+        warn("missing_value", "CloseDate", "a won or lost deal without a valid CloseDate: Dataverse records the "
+                                           "day of the migration as its actual close date")
     if "salesstage" in body:
         body["stepname"] = STEP_NAMES[body["salesstage"]]
     if "parentaccountid@odata.bind" in body:
@@ -241,7 +251,13 @@ DEAL = ObjectSpec(
     shape=_deal_shape,
     close=Close("OpportunityClose", "opportunityid", _deal_close),
     notes=("Won and lost deals are closed with WinOpportunity / LoseOpportunity (an opportunityclose with the "
-           "original close date and revenue); closed opportunities are not updated by later reruns.",),
+           "original close date and revenue). Closed opportunities are read-only in Dataverse: later reruns leave "
+           "them as they are, except their owner, which is corrected once the user exists (reopened, assigned and "
+           "closed again with the same close data).",
+           "WORKetc deal stages map onto Dataverse's four sales stages (Qualify, Develop, Propose, Close); the "
+           "WORKetc stage stays in wtc_stage.",
+           "The customer of a deal is its company, else its contact: a deal whose company is not migrated (warned "
+           "per deal) has its contact as customer.",),
 )
 
 # --------------------------------------------------------------------------- projects
@@ -355,6 +371,8 @@ PROJECT = ObjectSpec(
 
 # --------------------------------------------------------------------------- tickets
 
+#: Dataverse cases have High (1), Normal (2) and Low (3): WORKetc's Urgent becomes High (declared in the
+#: ticket's notes; the WORKetc priority stays in wtc_priority)
 TICKET_PRIORITIES = {"Urgent": 1, "High": 1, "Normal": 2, "Medium": 2, "Low": 3}
 #: open WORKetc statuses -> incident statuscode within Active; closed ones are resolved with CloseIncident
 TICKET_OPEN_STATUS = {"Open": 1, "In Progress": 1, "Waiting on Customer": 3, "On Hold": 2}
@@ -362,16 +380,22 @@ TICKET_CLOSED = {"closed", "resolved"}
 
 
 def _customer(body: dict, src: dict, s, warn, *, required: bool, field: str = "CompanyID") -> dict:
-    """customerid: the account, else the contact, else (where Dataverse requires one) the placeholder."""
-    account, contact = s.bind("company", src.get("CompanyID")), s.bind("contact", src.get("ContactID"))
+    """customerid: the account, else the contact, else (where Dataverse requires one) the placeholder.
+
+    A company that is named but not migrated never silently gives way to the contact: that is warned."""
+    company, person = (src.get("CompanyID") or "").strip(), (src.get("ContactID") or "").strip()
+    account, contact = s.bind("company", company), s.bind("contact", person)
     if account:
         body["customerid_account@odata.bind"] = account
     elif contact:
         body["customerid_contact@odata.bind"] = contact
+        if company:
+            warn("customer_substituted", field, f"CompanyID {company!r} is not a migrated company (missing in the "
+                                                f"source or rejected); the customer is the contact {person!r} instead")
     elif required:
         body["customerid_account@odata.bind"] = s.placeholder("company")
         warn("placeholder_parent", field, "no migrated company or contact; the customer is the placeholder account")
-    elif src.get("CompanyID") or src.get("ContactID"):
+    elif company or person:
         warn("missing_parent", field, "the company/contact is not migrated; the customer link was not migrated")
     return body
 
@@ -382,6 +406,9 @@ def _ticket_shape(src: dict, body: dict, warn, s) -> dict:
     if contact:
         body["primarycontactid@odata.bind"] = contact
     status = (src.get("Status") or "").strip()
+    if status.casefold() in TICKET_CLOSED and not body.get("wtc_dateclosed"):
+        warn("missing_value", "DateClosed", "a closed ticket without a valid DateClosed: Dataverse records the "
+                                            "time of the migration as its resolution date")
     if status.casefold() not in TICKET_CLOSED:
         code = next((v for k, v in TICKET_OPEN_STATUS.items() if k.casefold() == status.casefold()), None)
         if code is None and status:
@@ -411,24 +438,83 @@ TICKET = ObjectSpec(
         Field("Subject", "title"),
         Field("Description", "description", "memo"),
         Field("Priority", "prioritycode", "option", options=TICKET_PRIORITIES),
+        Field("Priority", "wtc_priority"),
         Field("Status", "wtc_ticketstatus"),
         Field("DateClosed", "wtc_dateclosed", "datetime"),
     ),
     columns=(Column("wtc_ticketstatus", "String", "Ticket status (WORKetc)", max_length=100),
+             Column("wtc_priority", "String", "Priority (WORKetc)", max_length=100),
              Column("wtc_dateclosed", "DateTime", "Closed on (WORKetc)")),
     shape=_ticket_shape,
     close=Close("IncidentResolution", "incidentid", _ticket_close),
     notes=("Closed tickets are resolved with CloseIncident (an incidentresolution); their conversation is "
-           "migrated as completed e-mails regarding the case.",),
+           "migrated as completed e-mails regarding the case, with sender and recipients as activity parties.",
+           "Dataverse cases have the priorities High, Normal and Low: Urgent tickets become High (the WORKetc "
+           "priority stays in wtc_priority).",
+           "A ticket whose company is not migrated gets its contact as customer (warned per ticket), else the "
+           "placeholder account.",
+           "Resolved cases are left as they are by later reruns, except their owner, which is corrected once the "
+           "user exists."),
 )
 
 
+#: activity party participation types of an e-mail: Sender, ToRecipient, CCRecipient
+#: (learn.microsoft.com/power-apps/developer/data-platform/activityparty-entity)
+SENDER, TO_RECIPIENT, CC_RECIPIENT = 1, 2, 3
+#: the objects an e-mail party can be (regarding type -> object); others (deals, projects, tickets) are no person
+PARTY_OBJECTS = {"Company": "company", "Contact": "contact", "Lead": "lead"}
+
+
+def _direction(src: dict, warn) -> bool:
+    """True for outgoing. A value that is neither Incoming nor Outgoing is warned and taken as outgoing."""
+    direction = (src.get("Direction") or "").strip().casefold()
+    if direction not in ("incoming", "outgoing", ""):
+        warn("unmapped_value", "Direction", f"direction {src.get('Direction')!r} is neither Incoming nor Outgoing; "
+                                            "migrated as outgoing")
+    return direction != "incoming"
+
+
+def _address_parties(src: dict, warn, s) -> list[dict]:
+    """Parties from the message's own address columns; the loader binds each address to the migrated
+    contact, account or user that has it, else the party keeps the bare address (``addressused``)."""
+    parties = []
+    for column, mask in (("FromAddress", SENDER), ("ToAddress", TO_RECIPIENT), ("CcAddress", CC_RECIPIENT)):
+        for address in filter(None, (a.strip() for a in re.split(r"[;,]", src.get(column) or ""))):
+            try:
+                parties.append({"participationtypemask": mask, "addressused": s.convert("email", address, column)})
+            except FieldError as e:
+                warn("invalid_value", column, f"{e}; this sender/recipient was not migrated as an activity party")
+    return parties
+
+
+def _email_parties(src: dict, warn, s, outgoing: bool) -> list[dict]:
+    """An e-mail activity's sender and recipients: its own address columns where the export has them,
+    else its owner (the user who sent or received it) and the company, contact or lead it regards."""
+    if any(src.get(c) for c in ("FromAddress", "ToAddress", "CcAddress")):
+        return _address_parties(src, warn, s)
+    owner_email = (src.get("OwnerEmail") or "").strip().lower()
+    user = s.ctx.owners.get(owner_email)
+    owner = ({"partyid_systemuser@odata.bind": f"/systemusers({user})"} if user
+             else {"addressused": owner_email} if owner_email else None)
+    other = None
+    target = PARTY_OBJECTS.get((src.get("RegardingType") or "").strip())
+    bind = s.bind(target, src.get("RegardingID")) if target else None
+    if bind:
+        other = {f"partyid_{s.ctx.lookup_targets[target].table}@odata.bind": bind}
+    sender, recipient = (owner, other) if outgoing else (other, owner)
+    return [{"participationtypemask": mask, **party} for mask, party in ((SENDER, sender), (TO_RECIPIENT, recipient))
+            if party]
+
+
 def _message_shape(src: dict, body: dict, warn, s) -> dict:
-    outgoing = (src.get("Direction") or "").strip().casefold() == "outgoing"
+    outgoing = _direction(src, warn)
     body["directioncode"] = outgoing
     body["statecode"], body["statuscode"] = 1, (3 if outgoing else 4)  # Completed: Sent / Received
     if body.get("actualend"):
         body["actualstart"] = body["actualend"]
+    parties = _address_parties(src, warn, s)
+    if parties:
+        body["email_activity_parties"] = parties
     return body
 
 
@@ -450,20 +536,49 @@ TICKET_MESSAGE = ObjectSpec(
     ),
     lookups=(Lookup("TicketID", "ticket", "regardingobjectid_incident_email", missing="reject"),),
     shape=_message_shape,
+    notes=("Ticket messages keep their sender and recipients as e-mail activity parties: an address that a "
+           "migrated contact, account or user has is bound to that record, any other address stays as it was "
+           "written (addressused).",),
 )
 
 # --------------------------------------------------------------------------- invoices
 
 
+#: WORKetc invoice status -> (statecode, statuscode) of the Dataverse invoice (Active: New / Billed;
+#: Paid: Complete / Partial; Canceled: Canceled), from the invoice table reference
+#: (learn.microsoft.com/dynamics365/sales/developer/entities/invoice): statecode is not valid for
+#: create, so Paid and Canceled are set after loading (SetState, see _invoice_close)
+INVOICE_STATES = {"draft": (0, 1), "sent": (0, 4), "overdue": (0, 4), "paid": (2, 100001),
+                  "partially paid": (2, 100002), "partial": (2, 100002), "void": (3, 100003),
+                  "cancelled": (3, 100003), "canceled": (3, 100003)}
+
+
+def _invoice_state(src: dict) -> tuple[int, int] | None:
+    return INVOICE_STATES.get((src.get("Status") or "").strip().casefold())
+
+
 def _invoice_shape(src: dict, body: dict, warn, s) -> dict:
     body = _customer(body, src, s, warn, required=True)
-    body["name"] = (src.get("Number") or f"WORKetc invoice {src.get('EntityID')}")[:300]
+    body["name"] = s.fit(src.get("Number") or f"WORKetc invoice {src.get('EntityID')}", 300, "Number", warn)
     currency = (src.get("Currency") or "").strip().upper()
     if currency:
         from ..dataverse.keys import key_ref
 
         body["pricelevelid@odata.bind"] = key_ref("pricelevels", "wtc_sourceid", price_list_key(SOURCE, currency))
+    state = _invoice_state(src)
+    if state is None and src.get("Status"):
+        warn("unmapped_value", "Status", f"invoice status {src.get('Status')!r} has no Dataverse equivalent; the "
+                                         "invoice stays Active (New); the WORKetc status is in wtc_invoicestatus")
+    if state and state[0] == 0:
+        body["statuscode"] = state[1]
     return body
+
+
+def _invoice_close(src: dict, body: dict) -> tuple[str, dict] | None:
+    state = _invoice_state(src)
+    if not state or state[0] == 0:
+        return None
+    return "SetState", {"statecode": state[0], "statuscode": state[1]}
 
 
 INVOICE = ObjectSpec(
@@ -493,9 +608,14 @@ INVOICE = ObjectSpec(
              Column("wtc_total", "Money", "Total (WORKetc)"),
              Column("wtc_amountpaid", "Money", "Amount paid (WORKetc)")),
     shape=_invoice_shape,
+    close=Close(None, None, _invoice_close),
     notes=("Payments are not migrated (bank reconciliation data); each invoice keeps the amount paid in "
            "wtc_amountpaid and WORKetc's totals in wtc_subtotal / wtc_tax / wtc_total for reconciliation.",
-           "Invoices use a migration price list per currency and write-in lines (isproductoverridden).",),
+           "Invoices use a migration price list per currency and write-in lines (isproductoverridden).",
+           "Invoice status: Draft -> Active (New); Sent and Overdue -> Active (Billed: Dataverse has no Overdue, "
+           "the due date says it); Paid -> Paid (Complete), Partially Paid -> Paid (Partial); Void -> Canceled. "
+           "Paid and canceled invoices are read-only in Dataverse: they are closed after loading and reopened only "
+           "to add a line or correct the owner. The WORKetc status stays in wtc_invoicestatus."),
 )
 
 
@@ -513,9 +633,10 @@ INVOICE_LINE = ObjectSpec(
     depends_on=("invoice",),
     owner_field=None,
     created_field=None,
+    inside="invoice",
     fields=(
         Field("Description", "productdescription"),
-        Field("Quantity", "quantity", "decimal"),
+        Field("Quantity", "quantity", "decimal", precision=5),
         Field("UnitPrice", "priceperunit", "money"),
         Field("Discount", "manualdiscountamount", "money"),
         Field("Tax", "tax", "money"),
@@ -537,6 +658,13 @@ COMPLETED = {("phonecall", True): 2, ("phonecall", False): 4, ("email", True): 3
              ("appointment", True): 3, ("appointment", False): 3, ("task", True): 5, ("task", False): 5}
 
 
+#: canceled activity -> statuscode per table
+CANCELED = {"phonecall": 3, "email": 5, "appointment": 4, "task": 6}
+#: WORKetc activity status -> Dataverse state (0 open, 1 completed, 2 canceled)
+ACTIVITY_STATES = {"": 0, "open": 0, "not started": 0, "in progress": 0, "completed": 1, "done": 1,
+                   "cancelled": 2, "canceled": 2}
+
+
 def _activity_shape(src: dict, body: dict, warn, s) -> dict:
     table = s.table
     text = src.get("Body")
@@ -549,21 +677,28 @@ def _activity_shape(src: dict, body: dict, warn, s) -> dict:
     start = s.try_convert("datetime", src.get("Start"), "Start", warn)
     end = s.try_convert("datetime", src.get("End"), "End", warn)
     due = s.try_convert("datetime", src.get("DueDate"), "DueDate", warn)
-    done = (src.get("Status") or "").strip().casefold() == "completed"
+    state = ACTIVITY_STATES.get((src.get("Status") or "").strip().casefold())
+    if state is None:
+        warn("unmapped_value", "Status", f"activity status {src.get('Status')!r} is not Open, Completed or "
+                                         "Cancelled; the activity stays open")
+        state = 0
     if start:
         body["scheduledstart"] = start
     if end or due:
         body["scheduledend"] = end or due
-    if done:
+    if state == 1:
         body["actualstart"] = start or end or due or body.get("overriddencreatedon")
         body["actualend"] = end or start or due or body.get("overriddencreatedon")
         body = {k: v for k, v in body.items() if v is not None}
-    direction = (src.get("Direction") or "").strip().casefold()
-    outgoing = direction != "incoming"
-    if table in ("phonecall", "email") and direction:
+    outgoing = _direction(src, warn)
+    if table in ("phonecall", "email") and src.get("Direction"):
         body["directioncode"] = outgoing
-    if done:
-        body["statecode"], body["statuscode"] = 1, COMPLETED[(table, outgoing)]
+    if state:
+        body["statecode"], body["statuscode"] = state, (COMPLETED[(table, outgoing)] if state == 1 else CANCELED[table])
+    if table == "email":
+        parties = _email_parties(src, warn, s, outgoing)
+        if parties:
+            body["email_activity_parties"] = parties
     return body
 
 
@@ -580,8 +715,11 @@ ACTIVITY = ObjectSpec(
                     missing="omit", type_field="RegardingType"),),
     shape=_activity_shape,
     notes=("Calls, e-mails, meetings and tasks become phonecall, email, appointment and task activities with "
-           "their original dates (completed ones closed); notes become annotations, which cannot carry a "
-           "source-id column in Dataverse, so they are keyed by a GUID derived from the WORKetc id.",),
+           "their original dates (completed and cancelled ones closed as such); notes become annotations, which "
+           "cannot carry a source-id column in Dataverse, so they are keyed by a GUID derived from the WORKetc id.",
+           "WORKetc e-mail activities have no address columns: their activity parties are the owner (sender of an "
+           "outgoing e-mail, recipient of an incoming one) and the company, contact or lead the e-mail regards; an "
+           "e-mail regarding a deal, project or ticket gets the owner's party only.",),
 )
 
 # --------------------------------------------------------------------------- documents
@@ -632,7 +770,7 @@ def _kb_shape(src: dict, body: dict, warn, s) -> dict:
     published = s.try_convert("bool", src.get("Published"), "Published", warn)
     if s.table == "annotation":  # no Knowledge Management: a note, category in the subject
         return {k: v for k, v in {
-            "subject": (f"[{category}] {title}" if category else title)[:500], "notetext": html,
+            "subject": s.fit(f"[{category}] {title}" if category else title, 500, "Title", warn), "notetext": html,
             "ownerid@odata.bind": body.get("ownerid@odata.bind"),
             "overriddencreatedon": body.get("overriddencreatedon")}.items() if v is not None}
     body.update({"title": title, "content": html, "keywords": category, "wtc_category": category,
@@ -685,9 +823,6 @@ def _recommend(text: str, table: list[tuple[tuple[str, ...], str]], default: str
 
 
 def _workflow_inventory(rows: list[dict]) -> tuple[dict[str, str], list]:
-    import csv
-    import io
-
     rejects, items = [], []
     for r in rows:
         if not (r.get("Trigger") or r.get("Actions")):
@@ -698,10 +833,6 @@ def _workflow_inventory(rows: list[dict]) -> tuple[dict[str, str], list]:
                                                            "Dataverse: When a row is added, modified or deleted"),
                       "Power Automate actions": _recommend(r.get("Actions") or "", FLOW_ACTIONS,
                                                            "review by hand")})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(items[0]) if items else ["Name"], lineterminator="\n")
-    w.writeheader()
-    w.writerows(items)
     md = ["# WORKetc workflows: inventory for the rebuild in Power Automate", "",
           "WORKetc workflows and automations are not exposed by its API and do not migrate. Each one below "
           "lists its trigger, conditions and actions as the administrator recorded them, with a recommended "
@@ -712,7 +843,8 @@ def _workflow_inventory(rows: list[dict]) -> tuple[dict[str, str], list]:
                f"- **Actions:** {it['Actions']}".replace("\n", " "),
                f"- **Power Automate trigger:** {it['Power Automate trigger']}",
                f"- **Power Automate actions:** {it['Power Automate actions']}", ""]
-    return {"workflows.md": "\n".join(md), "workflows.csv": buf.getvalue()}, rejects
+    columns = list(items[0]) if items else ["Name"]
+    return {"workflows.md": "\n".join(md), "workflows.csv": csv_text(columns, items)}, rejects
 
 
 WORKFLOW = ObjectSpec(

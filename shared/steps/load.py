@@ -1,29 +1,70 @@
-"""Load: one transformed chunk -> Dataverse, every row with exactly one outcome; closes by action."""
+"""Load: one transformed chunk -> Dataverse, every row with exactly one outcome.
+
+Rows go to their table (one, or one per row for routed objects) by alternate key or, for tables that
+cannot have one, by a GUID derived from the source id. Around that upsert:
+
+- **E-mail activity parties** given by a bare address are bound to the migrated contact or account,
+  or the active user, that has exactly that address; any other address stays as written
+  (``addressused``), as Dataverse models an unresolved sender or recipient.
+- **Closing.** A row with a close instruction (won/lost deal, resolved ticket, paid or canceled invoice)
+  is closed after loading, the Dataverse way: a close message (WinOpportunity, LoseOpportunity,
+  CloseIncident) or SetState. A close message is never resent blindly: when its answer is lost or it is
+  refused, the record's state is read first, and a record already closed as asked counts as closed.
+- **Closed records are read-only** in Dataverse (learn.microsoft.com/troubleshoot/dynamics-365/sales/
+  troubleshoot-opportunities-issues: "To change a closed opportunity, reopen it, make your changes, and
+  then close it again"; the invoice table reference: "Paid and canceled invoices are read-only and can't
+  be edited unless they are reactivated"). A rerun leaves them as they are (``unchanged``) except their
+  owner: once the administrator has provisioned the user the source names, the owner is corrected.
+  How: first the Web API's Assign (a PATCH of ``ownerid`` alone), which Dataverse accepts on resolved
+  and canceled cases by default (learn.microsoft.com/dynamics365/customer-service/administer/
+  update-resolved-canceled-cases: API updates of resolved and canceled cases "is the default behavior");
+  where the environment refuses it (closed opportunities, paid invoices, cases when "Case update after
+  resolution" is "Don't allow updates"), the record is reopened, assigned and closed again with the same
+  close instruction, so it ends closed with its original close data. Trying Assign first keeps close
+  activities and dates untouched wherever the environment allows it.
+- **Rows inside a closed record** (an invoice line of a paid invoice, ``spec.inside``): lines already
+  there are left as they are; a new line reopens its invoice, is written, and the invoice is closed
+  again in the state it had.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import asyncio
+import copy
+import re
+from dataclasses import dataclass
 
 from .. import objects as catalogue_mod
 from ..dataverse import loader
-from ..dataverse.client import DataverseClient, DataverseError
-from ..dataverse.keys import encode_key, in_filter
+from ..dataverse.client import DataverseClient, DataverseError, DataverseTransientError
+from ..dataverse.keys import encode_key, in_filter, key_of_ref
 from ..objects import ObjectSpec
 from ..problems import Problem
 from ..staging import read_chunk
 from .common import (dataverse, effective_spec, load_summary, obj_path, run_config,
                      spec_of, staging_for)
 
+IN_CHUNK = 200  # values per In(...) query
+#: where an e-mail party's bare address may belong: table, entity set, id, address column, which rows
+#: count (migrated records have a source id; users must be active), in the order a match is preferred
+PARTY_TABLES = (("systemuser", "systemusers", "systemuserid", "internalemailaddress", "isdisabled ne true"),
+                ("contact", "contacts", "contactid", "emailaddress1", "{key} ne null"),
+                ("account", "accounts", "accountid", "emailaddress1", "{key} ne null"))
+_OWNER = re.compile(r"^/?systemusers\(([0-9a-fA-F-]{36})\)$")
+
+
+@dataclass
+class Closed:
+    """A record that exists in Dataverse and is not open."""
+
+    id: str
+    statecode: int
+    statuscode: int
+    owner: str | None
 
 
 async def load_chunk(payload: dict) -> dict:
-    """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome.
-
-    Rows go to their table (one, or one per row for routed objects), by alternate key or, for tables
-    that cannot have one, by a GUID derived from the source id. Rows that carry a close instruction
-    (won/lost deals, resolved tickets) are then closed the Dataverse way, unless already closed.
-    """
+    """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome."""
     run = run_config(payload)
     spec = spec_of(run, payload["object"])
     st = staging_for(run)
@@ -33,6 +74,7 @@ async def load_chunk(payload: dict) -> dict:
     if st.exists(result_name):
         return load_summary(st.read_json(result_name))
     spec = effective_spec(st, spec)
+    specs = catalogue_mod.catalogue(run.source)
     rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
     outcomes: list = [None] * len(rows)
     warnings: list[dict] = []
@@ -42,65 +84,226 @@ async def load_chunk(payload: dict) -> dict:
     async with dataverse(run) as dv:
         for table, idx in groups.items():
             ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(spec, table))
+            await _bind_party_addresses(dv, spec, [rows[i] for i in idx])
             if spec.close:
-                # Closed records (won/lost deals, resolved cases) are read-only in Dataverse: a rerun
-                # leaves them as they are and says so.
                 closed = await _closed_records(dv, ref, [rows[i]["key"] for i in idx])
-                for i in idx:
-                    if rows[i]["key"] in closed:
-                        outcomes[i] = loader.RowOutcome(rows[i]["key"], "unchanged", None,
-                                                        "already closed in Dataverse; not updated",
-                                                        closed[rows[i]["key"]])
-                idx = [i for i in idx if outcomes[i] is None]
+                kept = [i for i in idx if rows[i]["key"] in closed]
+                for i, (outcome, more) in zip(kept, await asyncio.gather(
+                        *(_keep_closed(dv, spec, ref, rows[i], closed[rows[i]["key"]]) for i in kept))):
+                    outcomes[i] = outcome
+                    warnings += more
+            if spec.inside:
+                warnings += await _load_inside_closed(dv, spec, specs[spec.inside], ref, rows,
+                                                      [i for i in idx if outcomes[i] is None], outcomes)
+            idx = [i for i in idx if outcomes[i] is None]
             for i, o in zip(idx, await loader.upsert_rows(dv, ref, [rows[i] for i in idx])):
                 outcomes[i] = o
-            closing = [(rows[i], outcomes[i]) for i in idx if rows[i].get("close") and outcomes[i].status != "rejected"]
-            if closing:
-                warnings += await _close_records(dv, spec, ref, closing)
+            closing = [i for i in idx if rows[i].get("close") and outcomes[i].status != "rejected" and outcomes[i].id]
+            warnings += [w for w in await asyncio.gather(
+                *(_close(dv, spec, ref, rows[i], outcomes[i].id) for i in closing)) if w]
     if any(o is None for o in outcomes):
         raise RuntimeError(f"{spec.name} {part}: a row got no outcome")
     doc = {"outcomes": [{"key": r.get("source_key", r["key"]), "status": o.status, "code": o.code,
-                         "message": o.message, "id": o.id, "row": r.get("row"), "table": r.get("table")}
+                         "message": o.message, "id": o.id, "row": r.get("row"), "record": r.get("record"),
+                         "table": r.get("table")}
                         for r, o in zip(rows, outcomes)],
            "warnings": warnings}
     st.write_json(result_name, doc)
     return load_summary(doc)
 
 
-async def _closed_records(dv: DataverseClient, ref: loader.TableRef, keys: list[str]) -> dict[str, str]:
-    """Source key -> id of the records among ``keys`` that exist and are no longer open."""
-    closed: dict[str, str] = {}
+def _warning(spec: ObjectSpec, row: dict, code: str | None, message: str) -> dict:
+    return Problem(object=spec.name, source_id=row.get("source_key", row["key"]), stage="load",
+                   code=code or "close_failed", message=message, file=spec.file, line=row.get("row"),
+                   record=row.get("record")).to_dict()
+
+
+# ------------------------------------------------------------------------------------ closed records
+
+
+async def _closed_records(dv: DataverseClient, ref: loader.TableRef, keys: list[str]) -> dict[str, Closed]:
+    """Source key -> the records among ``keys`` that exist and are not open."""
+    closed: dict[str, Closed] = {}
     encoded = {encode_key(k): k for k in keys}
     enc = list(encoded)
-    for i in range(0, len(enc), 200):
-        flt = f"{in_filter(ref.key_column, enc[i:i + 200])} and statecode ne 0"
-        async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, ref.key_column], filter=flt):
-            closed[encoded[rec[ref.key_column]]] = rec[ref.primary_id]
+    select = [ref.primary_id, ref.key_column, "statecode", "statuscode", "_ownerid_value"]
+    for i in range(0, len(enc), IN_CHUNK):
+        flt = f"{in_filter(ref.key_column, enc[i:i + IN_CHUNK])} and statecode ne 0"
+        async for rec in dv.get_all(ref.entity_set, select=select, filter=flt):
+            closed[encoded[rec[ref.key_column]]] = Closed(rec[ref.primary_id], rec["statecode"], rec["statuscode"],
+                                                          rec.get("_ownerid_value"))
     return closed
 
 
-async def _close_records(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef,
-                         closing: list[tuple[dict, Any]]) -> list[dict]:
-    """Win/lose opportunities, resolve cases: actions, because Dataverse refuses statecode in an update.
+async def _keep_closed(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict,
+                       rec: Closed) -> tuple[loader.RowOutcome, list[dict]]:
+    """A closed record stays as it is, except an owner that differs from the one the row names. A source
+    that now says otherwise (open, or closed with another status reason) is warned, not followed."""
+    wanted = spec.close.status(row["close"]["params"]) if row.get("close") else None
+    if wanted != rec.statuscode:
+        said = f"status reason {wanted}" if wanted is not None else "open"
+        differs = [_warning(spec, row, "closed_in_dataverse", f"closed in Dataverse (status reason {rec.statuscode}) "
+                                                              f"while the source now says {said}; left as it is: "
+                                                              "reopen it in Dataverse to change it")]
+    else:
+        differs = []
+    m = _OWNER.match(row["body"].get("ownerid@odata.bind") or "")
+    owner = m.group(1).lower() if m else None
+    if owner is None or owner == (rec.owner or "").lower():
+        return loader.RowOutcome(row["key"], "unchanged", None, "closed in Dataverse (read-only); not updated",
+                                 rec.id), differs
+    outcome, warnings = await _assign_closed(dv, spec, ref, row, rec, owner)
+    return outcome, differs + warnings
 
-    Idempotent: records that are already closed are left alone. A record that cannot be closed stays
-    loaded (open) and gets a warning naming the Dataverse error."""
-    warnings = []
-    ids = [o.id for _, o in closing if o.id]
-    state: dict[str, int] = {}
-    for i in range(0, len(ids), 200):
-        flt = in_filter(ref.primary_id, ids[i:i + 200])
-        async for rec in dv.get_all(ref.entity_set, select=[ref.primary_id, "statecode"], filter=flt):
-            state[rec[ref.primary_id]] = rec.get("statecode")
-    for row, o in closing:
-        if not o.id or state.get(o.id, 0) != 0:
-            continue
-        action, params = row["close"]["action"], json.loads(json.dumps(row["close"]["params"]))
-        params[spec.close.activity][f"{spec.close.bind}@odata.bind"] = f"/{ref.entity_set}({o.id})"
+
+async def _assign_closed(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict, rec: Closed,
+                         owner: str) -> tuple[loader.RowOutcome, list[dict]]:
+    """The Web API's Assign; where a closed record refuses it, reopen, assign and close it again."""
+    assign = {"ownerid@odata.bind": f"/systemusers({owner})"}
+    try:
+        await dv.update(ref.entity_set, rec.id, assign)  # the Web API's Assign
+        return loader.RowOutcome(row["key"], "updated", None, "closed in Dataverse; owner corrected", rec.id), []
+    except DataverseTransientError:
+        raise
+    except DataverseError as e:
+        refused = e
+    unchanged = loader.RowOutcome(row["key"], "unchanged", None, "closed in Dataverse; not updated", rec.id)
+    if not row.get("close"):  # closed in Dataverse although the source says open: no close data to redo
+        return unchanged, [_warning(spec, row, refused.code, f"closed in Dataverse, which refused the new owner "
+                                                             f"({refused.message}); reopen it to assign it")]
+    # reopen, assign, close again (a transient failure leaves it open: the retried activity upserts and closes it)
+    try:
+        await dv.update(ref.entity_set, rec.id, {"statecode": 0, "statuscode": spec.close.reopen_status})
+    except DataverseTransientError:
+        raise
+    except DataverseError as e:
+        return unchanged, [_warning(spec, row, e.code, f"closed in Dataverse, which refused the new owner "
+                                                       f"({refused.message}) and reopening it ({e.message})")]
+    try:
+        await dv.update(ref.entity_set, rec.id, assign)
+        failure = None
+    except DataverseTransientError:
+        raise
+    except DataverseError as e:
+        failure = _warning(spec, row, e.code, f"reopened to correct its owner, which Dataverse refused: {e.message}")
+    warnings = [w for w in (failure, await _close(dv, spec, ref, row, rec.id)) if w]
+    if failure:
+        return unchanged, warnings
+    return loader.RowOutcome(row["key"], "updated", None, "closed in Dataverse; reopened, owner corrected, closed "
+                                                          "again", rec.id), warnings
+
+
+async def _state(dv: DataverseClient, ref: loader.TableRef, rid: str) -> tuple[int, int] | None:
+    rec = await dv.retrieve(ref.entity_set, rid, select=["statecode", "statuscode"], missing_ok=True)
+    return (rec["statecode"], rec["statuscode"]) if rec else None
+
+
+async def _close(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict, rid: str) -> dict | None:
+    """Close a loaded record as its row says; a warning when it cannot be closed.
+
+    A close message is not idempotent (a second one is refused: "already resolved", "not open"), so
+    it is never resent blindly: after a lost answer or a refusal the record's state decides - closed
+    with the asked status reason is success, open is retried while attempts remain, anything else is
+    warned. SetState is a plain PATCH and safe to resend."""
+    action, params = row["close"]["action"], copy.deepcopy(row["close"]["params"])
+    wanted = spec.close.status(params)
+    if action != "SetState":
+        params[spec.close.activity][f"{spec.close.bind}@odata.bind"] = f"/{ref.entity_set}({rid})"
+    error: DataverseError | None = None
+    for attempt in range(1, dv.settings.max_attempts + 1):
         try:
-            await dv.execute_action(action, params)
+            if action == "SetState":
+                await dv.update(ref.entity_set, rid, params)
+            else:
+                await dv.execute_action(action, params, idempotent=False)
+            return None
         except DataverseError as e:
-            warnings.append(Problem(spec.name, row.get("source_key", row["key"]), "load", e.code or "close_failed",
-                                    f"loaded, but {action} failed: {e.message}; the record is still open",
-                                    file=spec.file, row=row.get("row")).to_dict())
-    return warnings
+            error = e
+        state = await _state(dv, ref, rid)
+        if state is not None and state[0] != 0:
+            if state[1] == wanted:
+                return None  # it took effect; only its answer was lost (or the record was closed meanwhile)
+            return _warning(spec, row, error.code, f"loaded, but {action} failed: {error.message}; the record is "
+                                                   f"closed with status reason {state[1]}, not {wanted}")
+        if not isinstance(error, DataverseTransientError):
+            break
+        await asyncio.sleep(dv._backoff(attempt))
+    assert error is not None
+    return _warning(spec, row, error.code, f"loaded, but {action} failed: {error.message}; the record is still open")
+
+
+# ------------------------------------------------------------------ rows inside a closed parent record
+
+
+async def _load_inside_closed(dv: DataverseClient, spec: ObjectSpec, parent: ObjectSpec, ref: loader.TableRef,
+                              rows: list[dict], idx: list[int], outcomes: list) -> list[dict]:
+    """Rows whose parent record (``spec.inside``, closed by SetState) is closed in Dataverse: existing
+    ones stay as they are; new ones are written by reopening the parent and closing it again as it was."""
+    lookup = next(lk for lk in spec.lookups if parent.name in lk.targets)
+    nav = f"{lookup.nav_for(ref.logical_name, parent.table)}@odata.bind"
+    parent_of = {i: key_of_ref(rows[i]["body"].get(nav) or "") for i in idx}
+    pref = loader.TableRef(parent.table, parent.entity_set, parent.key_column)
+    closed = await _closed_records(dv, pref, sorted({k for k in parent_of.values() if k}))
+    inside = [i for i in idx if parent_of[i] in closed]
+    if not inside:
+        return []
+    existing = await loader.existing_ids(dv, ref, [encode_key(rows[i]["key"]) for i in inside])
+    new: dict[str, list[int]] = {}
+    for i in inside:
+        rid = existing.get(encode_key(rows[i]["key"]))
+        if rid:
+            outcomes[i] = loader.RowOutcome(rows[i]["key"], "unchanged", None,
+                                            f"its {parent.table} is closed in Dataverse (read-only); not updated", rid)
+        else:
+            new.setdefault(parent_of[i], []).append(i)
+
+    async def set_state(key: str, statecode: int, statuscode: int) -> DataverseError | None:
+        try:
+            await dv.update(pref.entity_set, closed[key].id, {"statecode": statecode, "statuscode": statuscode})
+            return None
+        except DataverseError as e:
+            return e
+
+    reopen = dict(zip(new, await asyncio.gather(*(set_state(k, 0, parent.close.reopen_status) for k in new))))
+    for key, error in reopen.items():
+        for i in new[key] if error else ():
+            outcomes[i] = loader.RowOutcome(rows[i]["key"], "rejected", error.code, f"its {parent.table} {key!r} is "
+                                            f"closed and could not be reopened to add it: {error.message}")
+    members = [i for key, error in reopen.items() if not error for i in new[key]]
+    try:
+        for i, o in zip(members, await loader.upsert_rows(dv, ref, [rows[i] for i in members])):
+            outcomes[i] = o
+    finally:
+        reopened = [key for key, error in reopen.items() if not error]
+        errors = await asyncio.gather(*(set_state(k, closed[k].statecode, closed[k].statuscode) for k in reopened))
+    return [_warning(spec, rows[new[key][0]], e.code, f"its {parent.table} {key!r} was reopened to add this row and "
+                                                      f"could not be closed again: {e.message}; it is open")
+            for key, e in zip(reopened, errors) if e]
+
+
+# ------------------------------------------------------------------------------- e-mail activity parties
+
+
+async def _bind_party_addresses(dv: DataverseClient, spec: ObjectSpec, rows: list[dict]) -> None:
+    """Bind each bare-address party to the one migrated contact or account, or active user, with that
+    address (``addressused`` stays: it is the address the e-mail really used)."""
+    parties = [p for r in rows for name, value in r["body"].items() if name.endswith("_activity_parties")
+               for p in value if "addressused" in p and not any(k.startswith("partyid_") for k in p)]
+    addresses = sorted({p["addressused"].lower() for p in parties})
+    if not addresses:
+        return
+    owners: dict[str, set[tuple[str, str, str]]] = {}
+    for table, entity_set, pk, column, which in PARTY_TABLES:
+        for i in range(0, len(addresses), IN_CHUNK):
+            flt = f"{in_filter(column, addresses[i:i + IN_CHUNK])} and {which.format(key=spec.key_column)}"
+            async for rec in dv.get_all(entity_set, select=[pk, column], filter=flt):
+                owners.setdefault((rec.get(column) or "").lower(), set()).add((table, entity_set, rec[pk]))
+    for p in parties:
+        for table in (t[0] for t in PARTY_TABLES):  # users first: an address is a person's before a company's
+            matches = [m for m in owners.get(p["addressused"].lower(), ()) if m[0] == table]
+            if len(matches) == 1:
+                _, entity_set, rid = matches[0]
+                p[f"partyid_{table}@odata.bind"] = f"/{entity_set}({rid})"
+                break
+            if matches:  # two records with this address: which one is not ours to guess
+                break

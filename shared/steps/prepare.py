@@ -8,6 +8,7 @@ from dataclasses import replace
 from .. import objects as catalogue_mod
 from ..dataverse import loader, schema
 from ..dataverse.client import DataverseClient
+from ..errors import PermanentError
 from ..objects import ObjectSpec
 from .common import (dataverse, ensure_columns_and_key, ensure_custom_table, obj_path, run_config,
                      spec_of, staging_for)
@@ -41,8 +42,7 @@ async def prepare_object(payload: dict) -> dict:
                 table = loader.TableRef(target.table, target.entity_set, target.key_column)
                 [outcome] = await loader.upsert_rows(dv, table, [{"key": target.placeholder_key, "body": body}])
                 if outcome.status == "rejected":
-                    raise RuntimeError(f"could not create the placeholder {target.table}: {outcome.code} "
-                                       f"{outcome.message}")
+                    raise _refused(f"the placeholder {target.table}", outcome)
                 done["placeholders"].append({"table": target.table, "key": target.placeholder_key})
         if any(f.kind == "currency" for f in spec.fields):
             currencies = {c["isocurrencycode"].upper(): c["transactioncurrencyid"]
@@ -52,10 +52,6 @@ async def prepare_object(payload: dict) -> dict:
             if spec.price_lists:
                 done["price_lists"] = await _ensure_price_lists(dv, spec, currencies)
     return done
-
-
-
-
 
 
 async def _ensure_price_lists(dv: DataverseClient, spec: ObjectSpec, currencies: dict[str, str]) -> int:
@@ -69,8 +65,16 @@ async def _ensure_price_lists(dv: DataverseClient, spec: ObjectSpec, currencies:
     outcomes = await loader.upsert_rows(dv, table, rows)
     bad = [o for o in outcomes if o.status == "rejected"]
     if bad:
-        raise RuntimeError(f"could not create the migration price lists: {bad[0].code} {bad[0].message}")
+        raise _refused("the migration price lists", bad[0])
     return len(rows)
+
+
+def _refused(what: str, outcome: loader.RowOutcome) -> Exception:
+    """A row the prepare step needs was refused: retried when the failure was transient, else the run
+    stops with Dataverse's reason (retrying the same row would be refused the same way)."""
+    message = f"could not create {what}: {outcome.code} {outcome.message}"
+    return RuntimeError(message) if outcome.code == "transient" else PermanentError(
+        f"{message}; fix this in Dataverse (a required column, a plug-in, a privilege), then run again")
 
 
 async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:

@@ -42,3 +42,17 @@ def test_worketc_catalogue_loads_accounts_before_contacts():
 def test_unknown_source_kind():
     with pytest.raises(ValueError, match="unknown source kind"):
         catalogue("salesforce")
+
+
+def test_lossy_option_mappings_are_declared_and_keep_the_source_value():
+    """An option map that merges labels or falls back to a default loses the source's label: the object's
+    notes must say so and name the text column that keeps the original (the report prints the notes)."""
+    for s in catalogue("worketc-csv").values():
+        for f in s.fields:
+            if f.kind != "option" or not f.options:
+                continue
+            if f.option_default is None and len(set(f.options.values())) == len(f.options):
+                continue
+            kept = [g.target for g in s.fields if g.source == f.source and g.kind == "string"]
+            assert kept, f"{s.name}.{f.source}: lossy option map without a column keeping the source value"
+            assert any(k in note for k in kept for note in s.notes), f"{s.name}.{f.source}: not declared in notes"

@@ -40,6 +40,21 @@ async def test_5xx_and_dropped_connections_are_retried(fake, settings):
         assert dv.metrics.retries == 3 and dv.metrics.network_errors == 1 and dv.metrics.server_errors == 2
 
 
+async def test_a_request_that_is_not_idempotent_is_not_resent_after_a_lost_answer(fake, settings):
+    """A close message must not be sent twice blindly: after a drop or a 5xx the caller reads the state
+    first. A 429 was not executed, so it is resent."""
+    for fault in (dropped, scripted(503)):
+        fake.log.clear()
+        fake.faults = [fault]
+        async with client_for(settings) as dv:
+            with pytest.raises(DataverseTransientError):
+                await dv.request("GET", "accounts", idempotent=False)
+        assert len(fake.log) == 1
+    fake.faults = [scripted(429, code="0x80072322", message="limit", headers={"Retry-After": "0.01"})]
+    async with client_for(settings) as dv:
+        assert (await dv.request("GET", "accounts", idempotent=False)).status_code == 200
+
+
 async def test_retries_are_bounded(fake, settings):
     fake.faults = [scripted(502)] * 10
     async with client_for(settings) as dv:

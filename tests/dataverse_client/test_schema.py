@@ -6,7 +6,7 @@ import pytest
 
 from shared import http as sh
 from shared.dataverse import (
-    ColumnSpec, SchemaError, ensure_alternate_key, ensure_columns, ensure_table, picklist_options, table_exists,
+    ColumnSpec, SchemaConflict, SchemaError, ensure_alternate_key, ensure_columns, ensure_table, picklist_options, table_exists,
 )
 
 from .conftest import ORG, client_for, err, make_settings
@@ -45,11 +45,15 @@ class FakeMetadata:
             return httpx.Response(200, json={"value": [{"LogicalName": k, "AttributeType": v["AttributeType"]} for k, v in self.tables[t].items()]})
         if rest == "/Attributes" and req.method == "POST":
             assert body["@odata.type"].startswith("Microsoft.Dynamics.CRM.") and body["DisplayName"]["LocalizedLabels"]
-            entry = {"AttributeType": body["AttributeType"]}
+            entry = {"AttributeType": body["AttributeType"],
+                     **{k: body[k] for k in ("MaxLength", "Precision", "Format") if k in body}}
             if body["AttributeType"] == "Picklist":
                 entry["Options"] = body["OptionSet"]["Options"]
             self.tables[t][body["SchemaName"].lower()] = entry
             return httpx.Response(204)
+        cm = re.fullmatch(r"/Attributes\(LogicalName='(\w+)'\)/Microsoft\.Dynamics\.CRM\.(String|Memo|Decimal|Money|DateTime)AttributeMetadata", rest)
+        if cm:
+            return httpx.Response(200, json={"LogicalName": cm.group(1), **self.tables[t][cm.group(1)]})
         pm = re.fullmatch(r"/Attributes\(LogicalName='(\w+)'\)/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata", rest)
         if pm:
             return httpx.Response(200, json={"LogicalName": pm.group(1), "OptionSet": {"Options": self.tables[t][pm.group(1)]["Options"]}, "GlobalOptionSet": None})
@@ -81,7 +85,6 @@ SPECS = [
     ColumnSpec("wtc_Seats", "Integer", "Seats"),
     ColumnSpec("wtc_Active", "Boolean", "Active"),
     ColumnSpec("wtc_Since", "DateTime", "Since", date_only=True),
-    ColumnSpec("Name", "Memo", "Name"),
 ]
 
 
@@ -90,7 +93,6 @@ async def test_ensure_columns_creates_missing_and_extends_picklists(meta):
         report = await ensure_columns(dv, "account", SPECS)
         assert report.created == ["wtc_sourceid", "wtc_notes", "wtc_rate", "wtc_budget", "wtc_seats", "wtc_active", "wtc_since"]
         assert report.options_added == {"wtc_kind": [100000001]}
-        assert report.conflicts == ["account.name: exists as String, spec says Memo"]
         assert await picklist_options(dv, "account", "wtc_kind") == {"Customer": 100000000, "Supplier": 100000001}
         again = await ensure_columns(dv, "account", SPECS)
         assert again.created == [] and again.options_added == {}
@@ -102,6 +104,21 @@ async def test_ensure_columns_creates_missing_and_extends_picklists(meta):
     assert bodies["wtc_Rate"][0]["Precision"] == 4
     assert bodies["wtc_Active"][0]["OptionSet"]["TrueOption"]["Value"] == 1
     assert bodies["wtc_SourceId"][0]["MaxLength"] == 100
+
+
+async def test_a_different_existing_definition_is_a_permanent_conflict_naming_table_column_and_difference(meta):
+    from shared.errors import PermanentError
+
+    meta.tables["account"]["wtc_code"] = {"AttributeType": "String", "MaxLength": 20}
+    async with client_for(make_settings()) as dv:
+        with pytest.raises(SchemaConflict) as e:
+            await ensure_columns(dv, "account", [ColumnSpec("Name", "Memo", "Name"),
+                                                 ColumnSpec("wtc_Code", "String", "Code", max_length=100)])
+    assert isinstance(e.value, PermanentError)
+    msg = str(e.value)
+    assert msg.startswith("account: ") and "column name: it is a String column, the migration needs Memo" in msg
+    assert "column wtc_code: MaxLength is 20, the migration needs 100" in msg
+    assert not [p for p, _, _ in meta.posts if p.endswith("/Attributes")], "nothing existing is changed"
 
 
 async def test_alternate_key_waits_until_active(meta):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.objects.worketc import weighted_progress
+from shared.objects.worketc import INVOICE_STATES, weighted_progress
 
 from .conftest import make_env, migrate, run_config, unregister
 
@@ -71,7 +71,8 @@ def test_every_object_reconciles(migrated):
                             "project_stage", "project", "ticket", "ticket_message", "invoice", "invoice_line",
                             "activity", "document", "kb_article", "workflow"}
     for o in objects.values():
-        assert o["source"] == o["loaded"] + o["rejected"], o
+        assert o["source"] == o["loaded"] + o["rejected"] + o.get("queued", 0), o
+        assert o["loaded"] == o["created"] + o["updated"] + o["unchanged"], o
     for name, file in [("lead", "leads.csv"), ("deal", "deals.csv"), ("ticket", "tickets.csv"),
                        ("invoice_line", "invoice_lines.csv"), ("activity", "activities.csv"),
                        ("document", "documents.csv"), ("workflow", "workflows.csv")]:
@@ -161,8 +162,8 @@ def test_projects_carry_stage_configuration_and_weighted_progress(migrated):
 
 
 def test_tickets_become_cases_resolved_with_their_conversation(migrated):
-    cases = migrated.by_key("incidents", "incidentid,title,description,prioritycode,statecode,statuscode,"
-                                         "_customerid_value,overriddencreatedon")
+    cases = migrated.by_key("incidents", "incidentid,title,description,prioritycode,wtc_priority,statecode,"
+                                         "statuscode,_customerid_value,overriddencreatedon")
     resolutions = {r["_incidentid_value"]: r for r in migrated.rows("incidentresolutions",
                                                                     "_incidentid_value,actualend,subject")}
     for src in migrated.source("tickets.csv"):
@@ -170,6 +171,7 @@ def test_tickets_become_cases_resolved_with_their_conversation(migrated):
         assert row["title"] == src["Subject"]
         assert row["description"] == src["Description"]
         assert row["prioritycode"] == {"Urgent": 1, "High": 1, "Normal": 2, "Low": 3}[src["Priority"]]
+        assert row["wtc_priority"] == src["Priority"], "Urgent becomes High: the WORKetc priority is kept"
         assert row["_customerid_value"]
         assert row["overriddencreatedon"] == utc(src["DateCreated"])
         if src["Status"] in ("Closed", "Resolved"):
@@ -194,7 +196,8 @@ def test_tickets_become_cases_resolved_with_their_conversation(migrated):
 
 def test_invoices_and_lines_add_up(migrated):
     invoices = migrated.by_key("invoices", "invoiceid,name,invoicenumber,duedate,wtc_amountpaid,wtc_subtotal,"
-                                           "wtc_tax,wtc_total,_pricelevelid_value,_customerid_value")
+                                           "wtc_tax,wtc_total,_pricelevelid_value,_customerid_value,statecode,"
+                                           "statuscode,wtc_invoicestatus")
     lines = migrated.rows("invoicedetails", "_invoiceid_value,quantity,priceperunit,manualdiscountamount,tax,"
                                             "isproductoverridden,productdescription,wtc_sourceid")
     by_invoice: dict[str, list] = {}
@@ -205,6 +208,8 @@ def test_invoices_and_lines_add_up(migrated):
     for src in migrated.source("invoices.csv"):
         row = invoices[src["EntityID"]]
         assert row["invoicenumber"] == src["Number"] and row["duedate"] == src["DueDate"]
+        assert (row["statecode"], row["statuscode"]) == INVOICE_STATES[src["Status"].casefold()]
+        assert row["wtc_invoicestatus"] == src["Status"]
         assert Decimal(str(row["wtc_amountpaid"])) == Decimal(src["AmountPaid"])
         assert row["_pricelevelid_value"] and row["_customerid_value"]
         mine = by_invoice.get(row["invoiceid"], [])

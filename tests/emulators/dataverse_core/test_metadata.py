@@ -91,6 +91,31 @@ async def test_duplicate_column_and_bad_prefix(client):
     assert r.status_code == 400
 
 
+async def test_already_existing_components_answer_microsofts_codes(client):
+    """learn.microsoft.com/power-apps/developer/data-platform/reference/web-service-error-codes"""
+    await add_string_column(client)
+    r = await client.post("EntityDefinitions(LogicalName='account')/Attributes", json={
+        "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "SchemaName": "wtc_SourceId", "MaxLength": 10})
+    assert r.status_code == 400 and err(r) == (
+        "0x80044363", "The schema name wtc_SourceId for type Attribute is not unique. An wtc_SourceId with same name "
+                      "already exists.")
+    await add_key(client)
+    r = await client.post("EntityDefinitions(LogicalName='account')/Keys", json={
+        "SchemaName": "wtc_sourceid_key", "KeyAttributes": ["name"]})
+    assert err(r) == ("0x80060893", "An entity key with the name wtc_sourceid_key already exists on entity account.")
+    r = await client.post("EntityDefinitions(LogicalName='account')/Keys", json={
+        "SchemaName": "wtc_other_key", "KeyAttributes": ["wtc_sourceid"]})
+    assert err(r) == ("0x80060894", "An entity key with the selected attributes already exists on entity.")
+    rel = {"@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata", "SchemaName": "wtc_account_contact",
+           "ReferencedEntity": "account", "ReferencingEntity": "contact",
+           "Lookup": {"SchemaName": "wtc_AccountId", "DisplayName": {"LocalizedLabels": [{"Label": "A"}]}}}
+    assert (await client.post("RelationshipDefinitions", json=rel)).status_code == 204
+    r = await client.post("RelationshipDefinitions", json=rel)
+    assert err(r)[0] == "0x8004432b"
+    r = await client.post("RelationshipDefinitions", json={**rel, "SchemaName": "wtc_other_rel"})
+    assert err(r)[0] == "0x80044363"
+
+
 async def test_key_goes_pending_then_active_and_is_unusable_before(client):
     await add_string_column(client)
     await client.post("accounts", json={"name": "A", "wtc_sourceid": "1"})

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from .dataverse.keys import key_ref
 from .objects import ID_KEYED, ObjectSpec
 from .problems import Problem
+from .sources.ids import id_fold
 from .sources.worketc import csv_export as values
 
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
@@ -50,6 +51,14 @@ class LookupTarget:
     key_column: str
     key_prefix: str
     loaded: set[str]  # (prefixed) source ids that are in Dataverse
+
+    def __post_init__(self) -> None:
+        self._folded = {id_fold(k) for k in self.loaded}
+
+    def has(self, ref: str) -> bool:
+        """Whether ``ref`` (unprefixed) is a loaded row, compared as Dataverse compares keys (case- and
+        accent-insensitive): ``abc`` binds to the row keyed ``ABC``, so it must not go to the placeholder."""
+        return bool(ref) and id_fold(f"{self.key_prefix}{ref}") in self._folded
 
 
 @dataclass
@@ -167,7 +176,7 @@ class Transformer:
                     continue
             target = self.ctx.lookup_targets[target_name]
             nav = lk.nav_for(table, target.table)
-            if ref and f"{target.key_prefix}{ref}" in target.loaded:
+            if target.has(ref):
                 body[f"{nav}@odata.bind"] = key_ref(target.entity_set, target.key_column, f"{target.key_prefix}{ref}")
                 continue
             why = (f"{lk.source} is empty" if not ref
@@ -282,7 +291,7 @@ class Shaping:
         """``/<set>(<key>='<ref>')`` when ``ref`` is a migrated row of object ``target``, else None."""
         t = self.ctx.lookup_targets[target]
         ref = (ref or "").strip()
-        if ref and f"{t.key_prefix}{ref}" in t.loaded:
+        if t.has(ref):
             return key_ref(t.entity_set, t.key_column, f"{t.key_prefix}{ref}")
         return None
 

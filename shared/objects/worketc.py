@@ -734,7 +734,7 @@ def _document_shape(src: dict, body: dict, warn, s) -> dict:
         raise Reject("unknown_type", "RegardingType", f"RegardingType {kind!r} is not one of {sorted(REGARDING)}")
     t = s.ctx.lookup_targets[target]
     ref = (src.get("RegardingID") or "").strip()
-    if f"{t.key_prefix}{ref}" not in t.loaded:
+    if not t.has(ref):
         raise Reject("missing_parent", "RegardingID",
                      f"RegardingID {ref!r} is not a migrated {target}; the file has no record to attach to")
     body["EntityID"] = src.get("EntityID")  # the API downloads binaries by it

@@ -171,3 +171,13 @@ def test_a_close_without_its_date_says_that_dataverse_will_use_the_migration_dat
                                                                    Status="Closed"))
     assert [(w.code, w.field) for w in ticket.warnings] == [("missing_value", "DateClosed")]
     assert ticket.row["close"]["action"] == "CloseIncident"
+
+
+def test_a_reference_differing_only_in_case_or_accents_binds_as_dataverse_would():
+    """Dataverse compares alternate keys case- and accent-insensitively: ``abc`` binds to the row keyed
+    ``ABC``; comparing exactly sent such references to the placeholder."""
+    from shared.transform import LookupTarget
+
+    t = LookupTarget("account", "accounts", "wtc_sourceid", "co-", {"co-ABC", "co-Müller"})
+    assert t.has("abc") and t.has("ABC") and t.has("muller")
+    assert not t.has("abd") and not t.has("") and not t.has(None)

@@ -9,6 +9,7 @@ A row that cannot load at all (no key, a required lookup that is missing) is *re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 import uuid
@@ -52,13 +53,17 @@ class LookupTarget:
     key_prefix: str
     loaded: set[str]  # (prefixed) source ids that are in Dataverse
 
-    def __post_init__(self) -> None:
-        self._folded = {id_fold(k) for k in self.loaded}
+    @cached_property
+    def _folded(self) -> set[str]:
+        return {id_fold(k) for k in self.loaded}
 
-    def has(self, ref: str) -> bool:
+    def has(self, ref: str | None) -> bool:
         """Whether ``ref`` (unprefixed) is a loaded row, compared as Dataverse compares keys (case- and
         accent-insensitive): ``abc`` binds to the row keyed ``ABC``, so it must not go to the placeholder."""
-        return bool(ref) and id_fold(f"{self.key_prefix}{ref}") in self._folded
+        if not ref:
+            return False
+        key = f"{self.key_prefix}{ref}"
+        return key in self.loaded or id_fold(key) in self._folded
 
 
 @dataclass

@@ -15,6 +15,16 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="payload")
+async def acquire_run_lease(payload: dict) -> dict:
+    return await STEPS["acquire_run_lease"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def release_run_lease(payload: dict) -> dict:
+    return await STEPS["release_run_lease"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
 async def discover(payload: dict) -> dict:
     return await STEPS["discover"](payload)
 
@@ -60,6 +70,11 @@ async def final_report(payload: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="payload")
+async def spot_check(payload: dict) -> dict:
+    return await STEPS["spot_check"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
 async def build_config(payload: dict) -> dict:
     return await STEPS["build_config"](payload)
 
@@ -72,3 +87,18 @@ async def write_inventory(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 async def transfer_documents(payload: dict) -> dict:
     return await STEPS["transfer_documents"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def propose_map(payload: dict) -> dict:
+    return await STEPS["propose_map"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def approve_map(payload: dict) -> dict:
+    return await STEPS["approve_map"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def owner_gate(payload: dict) -> dict:
+    return await STEPS["owner_gate"](payload)

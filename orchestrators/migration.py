@@ -18,6 +18,8 @@ parent does not retry it either and fails the run with that one line.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import azure.durable_functions as df
 
 from shared import objects
@@ -101,22 +103,92 @@ def _first_line(exc: Exception) -> str:
 def _migration(context: df.DurableOrchestrationContext, run: dict, planned: list[str]):
     plan = yield from activity(context, "discover", {"run": run})
     planned += plan["objects"]
-    waves = plan["waves"]
+    # The map is the contract: profile and propose (reads only), then wait for a person's approval.
+    proposal = yield from activity(context, "propose_map", {"run": run, "objects": plan["objects"]})
+    if not (yield from map_approved(context, run, proposal)):
+        failure = {"kind": "approval_expired", "message": f"the map {proposal['hash']} was not approved within "
+                   f"{run['approval_hours']} hours; nothing was moved: start the run again to propose anew"}
+        context.set_custom_status({"phase": "approval_expired", "hash": proposal["hash"]})
+        final = yield from activity(context, "final_report", {"run": run, "objects": [], "failure": failure})
+        return {**final, "objects": []}
+    # Owners first: records wait until every owner has a Dynamics 365 user (or a person says otherwise).
+    specs = objects.catalogue(run["source"])
+    owner_objects = [n for n in plan["objects"] if specs[n].pipeline == "owners"]
     reports: list[dict] = []
+    if owner_objects:
+        reports += yield from fan_out(context, [_object(context, run, name) for name in owner_objects])
+        yield from owners_resolved(context, run)
+    waves = [w for w in ([n for n in wave if n not in owner_objects] for wave in plan["waves"]) if w]
     for number, wave in enumerate(waves, start=1):
         context.set_custom_status({"phase": "loading", "wave": number, "waves": len(waves), "objects": wave,
                                    "done": [r["object"] for r in reports]})
         # One sub-orchestration per object of the wave; each ends with its reconciliation report,
         # and the next wave starts only when all of this wave's reports are in.
-        reports += yield from fan_out(context, [
-            context.call_sub_orchestrator_with_retry("migrate_object", CHILD_RETRY, {"run": run, "object": name},
-                                                     f"{context.instance_id}:{name}")
-            for name in wave
-        ])
+        reports += yield from fan_out(context, [_object(context, run, name) for name in wave])
     context.set_custom_status({"phase": "reporting", "done": [r["object"] for r in reports]})
     final = yield from activity(context, "final_report", {"run": run, "objects": plan["objects"]})
     context.set_custom_status({"phase": "completed", "status": final["status"], "totals": final["totals"]})
     return {**final, "objects": reports}
+
+
+def _object(context: df.DurableOrchestrationContext, run: dict, name: str):
+    return context.call_sub_orchestrator_with_retry("migrate_object", CHILD_RETRY, {"run": run, "object": name},
+                                                    f"{context.instance_id}:{name}")
+
+
+#: the external events a run waits for, raised by ``POST /api/migrations/{id}/approve`` and ``.../owners``
+#: (or the CLI's ``--approve`` / ``--owners``)
+MAP_APPROVED = "MapApproved"
+OWNERS_RESOLVED = "OwnersResolved"
+
+
+def map_approved(context: df.DurableOrchestrationContext, run: dict, proposal: dict):
+    """Wait for ``MapApproved`` with the hash of a map the run holds, raced against the deadline.
+
+    Returns True once ``approve_map`` accepted an approval, False at the deadline. An approval with
+    another hash is refused (the status says why) and the run keeps waiting. ``auto_approve`` (the demo)
+    approves the proposal at once, as its status and report say.
+    """
+    if run.get("auto_approve"):
+        yield from activity(context, "approve_map", {"run": run, "hash": proposal["hash"], "by": "--auto-approve"})
+        return True
+    deadline = context.current_utc_datetime + timedelta(hours=run["approval_hours"])
+    refused = None
+    while True:
+        context.set_custom_status({"phase": "awaiting_map_approval", "hash": proposal["hash"], "map": proposal["map"],
+                                   "review": "report/review.html", "deadline": deadline.isoformat(),
+                                   **{k: proposal[k] for k in ("objects", "columns", "unsure", "custom", "lossy")
+                                      if k in proposal},
+                                   **({"refused": refused} if refused else {})})
+        event = context.wait_for_external_event(MAP_APPROVED)
+        timer = context.create_timer(deadline)
+        winner = yield context.task_any([event, timer])
+        if winner == timer:
+            return False
+        timer.cancel()
+        data = event.result if isinstance(event.result, dict) else {}
+        answer = yield from activity(context, "approve_map", {"run": run, "hash": data.get("hash"),
+                                                              "by": data.get("by")})
+        if answer["approved"]:
+            return True
+        refused = answer["reason"]
+
+
+def owners_resolved(context: df.DurableOrchestrationContext, run: dict):
+    """The owner gate: with owners unmatched and ``owners: wait``, wait for ``OwnersResolved``; on it the
+    engine reads the users again, and goes on when all match, or when the event says
+    ``use_default_owner: true`` (a person's decision, recorded in the report)."""
+    gate = yield from activity(context, "owner_gate", {"run": run})
+    while gate["unmatched"] and run.get("owners", "wait") == "wait":
+        context.set_custom_status({"phase": "awaiting_owners", "unmatched": gate["unmatched"],
+                                   "queue": "report/owner_queue.csv"})
+        data = yield context.wait_for_external_event(OWNERS_RESOLVED)
+        data = data if isinstance(data, dict) else {}
+        gate = yield from activity(context, "owner_gate", {"run": run, "recheck": True,
+                                                           "use_default_owner": bool(data.get("use_default_owner")),
+                                                           "by": data.get("by")})
+        if data.get("use_default_owner"):
+            return
 
 
 def migrate_object(context: df.DurableOrchestrationContext):

@@ -91,6 +91,17 @@ class RunOptions(BaseModel):
     only: list[str] | None = None  # restrict the run to these objects (and what they need)
     skip: list[str] = []  # leave these objects out (and what depends on them)
     take_over: bool = False  # take the run's lease from a holder that is known to be dead
+    #: stage a connected sample of at most this many rows per records object (None: everything); see
+    #: shared/steps/extract.py. A sample run is a run of its own: its id differs (derive_run_id)
+    sample: Annotated[int, Field(ge=1)] | None = None
+    #: approve the proposed map without a person (the demo); the run's status and report say so
+    auto_approve: bool = False
+    #: owners without an active Dynamics 365 user: "wait" at the owner gate until the administrator
+    #: provisions them (or says to use the default owner), or "use-default" owner from the start
+    owners: Literal["wait", "use-default"] = "wait"
+    #: how long the run waits for the map's approval before it ends approval_expired, having moved
+    #: nothing (MAP_APPROVAL_DEADLINE_HOURS; 7 days by default)
+    approval_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 168
 
     @field_validator("only", "skip")
     @classmethod
@@ -116,7 +127,9 @@ class RunConfig(RunOptions):
         return f"runs/{self.run_id}/"
 
     @staticmethod
-    def derive_run_id(source: str, input: str, target: str) -> str:
-        """A stable id for 'the same migration', so rerunning the same command resumes it."""
-        digest = hashlib.sha256(f"{source}\n{input}\n{target}".encode()).hexdigest()[:12]
+    def derive_run_id(source: str, input: str, target: str, sample: int | None = None) -> str:
+        """A stable id for 'the same migration', so rerunning the same command resumes it (a sample of
+        it is another run: its staging must not pass for the whole)."""
+        text = f"{source}\n{input}\n{target}" + ("" if sample is None else f"\nsample={sample}")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"run-{digest}"

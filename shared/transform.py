@@ -12,16 +12,26 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+import re
 import uuid
 from typing import Any, Callable, Mapping
 
 from .dataverse.keys import key_ref
+from .mapping.profile import BOOL_TOKENS
 from .objects import ID_KEYED, ObjectSpec
 from .problems import Problem
 from .sources.ids import id_fold
 from .sources.worketc import csv_export as values
 
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
+#: day/month orders a column map's ``format`` may set for dates (its YMD is ISO 8601, read in any order)
+DATE_ORDERS = ("DMY", "MDY")
+#: number styles a column map's ``format`` names -> how such a number is written (thousands separators
+#: optional) and its (thousands, decimal) separators
+NUMBER_STYLES = {
+    "1,234.56": (re.compile(r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\Z"), ",", "."),
+    "1.234,56": (re.compile(r"[+-]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?|,\d+)\Z"), ".", ","),
+}
 
 
 def _iso(dt: datetime) -> str:
@@ -144,13 +154,14 @@ class Transformer:
                     return out
                 body[f"{f.target}@odata.bind"] = f"/transactioncurrencies({currency})"
                 continue
+            fmt = getattr(f, "format", None)  # an approved map's fields have one (shared.mapping.apply.MappedField)
             try:
-                body[f.target] = self.convert(f.kind, raw, f.source, f.options, f.option_default)
+                body[f.target] = self.convert(f.kind, raw, f.source, f.options, f.option_default, fmt)
             except values.FieldError as e:
                 warn("invalid_value", f.source, f"{e}; the value was not migrated", raw)
                 continue
             if f.kind in ("decimal", "money"):
-                body[f.target] = _fit_precision(raw, f.precision, f.source, warn)
+                body[f.target] = _fit_precision(plain_number(raw, fmt, f.source), f.precision, f.source, warn)
 
         for c in self.custom:
             raw = src.get(c.label)
@@ -232,31 +243,48 @@ class Transformer:
         out.row = row
         return out
 
-    def convert(self, kind: str, raw: str, column: str, options, option_default) -> Any:
+    def convert(self, kind: str, raw: str, column: str, options, option_default, fmt: str | None = None) -> Any:
+        """``raw`` as Dataverse takes it; ``fmt``: a map's date order (DMY, MDY) or number style, else the run's."""
         raw = raw.strip() if kind not in ("memo",) else raw
         if kind in ("string", "memo", "phone", "url"):
             return raw
         if kind == "email":
             return values.parse_email(raw)
+        order = fmt if fmt in DATE_ORDERS else self.ctx.date_order
         if kind == "date":
-            d = values.parse_date(raw, order=self.ctx.date_order)
+            d = values.parse_date(raw, order=order)
             return d.isoformat() if isinstance(d, date) else str(d)
         if kind == "datetime":
-            return _iso(values.parse_datetime(raw, order=self.ctx.date_order, tz=self.ctx.timezone))
+            return _iso(values.parse_datetime(raw, order=order, tz=self.ctx.timezone))
         if kind in ("decimal", "money"):
-            return float(values.parse_decimal(raw))
+            return float(values.parse_decimal(plain_number(raw, fmt, column)))
         if kind == "int":
-            return values.parse_int(raw)
-        if kind == "bool":
-            return values.parse_bool(raw)
+            return values.parse_int(plain_number(raw, fmt, column))
+        if kind == "bool":  # also the other words the profiler reads as yes/no (Ja/Nein, wahr/falsch)
+            word = BOOL_TOKENS.get(raw.lower())
+            return word if word is not None else values.parse_bool(raw)
         if kind == "option":
             folded = {k.casefold(): v for k, v in (options or {}).items()}
             if raw.casefold() in folded:
+                if folded[raw.casefold()] is None:  # an approved map sends this value to no option
+                    raise values.FieldError(column, f"{raw!r} has no option in the approved map")
                 return folded[raw.casefold()]
             if option_default is not None:
                 return option_default
             raise values.FieldError(column, f"{raw!r} is not one of the options {sorted(options or {})}")
         raise ValueError(f"unknown field kind {kind!r}")
+
+
+def plain_number(raw: str, style: str | None, column: str) -> str:
+    """A number written in a map's ``style`` (``1.234,56``) as a plain decimal (``1234.56``); other
+    styles (None: the source's own plain numbers) pass through unchanged."""
+    if style not in NUMBER_STYLES:
+        return raw
+    pattern, thousands, decimal = NUMBER_STYLES[style]
+    v = raw.strip()
+    if not pattern.match(v):
+        raise values.FieldError(column, f"{v!r} is not a number written {style}")
+    return v.replace(thousands, "").replace(decimal, ".")
 
 
 def _fit_precision(raw: str, precision: int, column: str, warn: Callable[..., None]) -> float:

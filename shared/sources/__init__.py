@@ -33,6 +33,17 @@ class Source(Protocol):
 
     def rows(self, spec: ObjectSpec) -> Iterator[dict]: ...
 
+    def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
+        """The columns the source's format defines for this object (the proposer skips those the
+        catalogue does not migrate instead of proposing custom columns for them)."""
+        ...
+
+
+def _worketc_contract(spec: ObjectSpec) -> tuple[str, ...]:
+    from .worketc.csv_export import COLUMNS
+
+    return tuple(COLUMNS.get(spec.file, ()))
+
 
 class WorketcCsvSource:
     """A WORKetc Starter-tier CSV export folder (../shared/formats/worketc-csv.md)."""
@@ -58,6 +69,9 @@ class WorketcCsvSource:
         from .worketc.csv_export import read_table
 
         return read_table(self.folder, spec.file)
+
+    def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
+        return _worketc_contract(spec)
 
 
 class WorketcSoapSource:
@@ -113,6 +127,9 @@ class WorketcSoapSource:
         if self._from_folder(spec):
             return self.csv.rows(spec) if self.csv else iter(())
         return self.client.extract(self._object(spec))
+
+    def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
+        return _worketc_contract(spec)
 
 
 def open_source(run: RunConfig) -> Source:

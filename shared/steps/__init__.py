@@ -8,8 +8,8 @@ never duplicates a Dataverse row (rows are upserted by alternate key anyway).
 
 Phases, in the order a record meets them: :mod:`.discover`, :mod:`.prepare` (schema),
 :mod:`.extract`, :mod:`.owners`, :mod:`.custom_fields`, :mod:`.config` (non-record objects),
-:mod:`.transform`, :mod:`.load`, :mod:`.documents`, :mod:`.reconcile`, :mod:`.report`. What they
-share is public in :mod:`.common`.
+:mod:`.transform`, :mod:`.load`, :mod:`.documents`, :mod:`.reconcile`, :mod:`.report`, :mod:`.spot_check`; a run holds
+its staging prefix from start to end with :mod:`.lease`. What they share is public in :mod:`.common`.
 
 Staging layout under ``runs/<run_id>/``::
 
@@ -21,6 +21,8 @@ Staging layout under ``runs/<run_id>/``::
     objects/<name>/report.json, loaded_keys.json                 reconciliation
     owners.json, schema/custom_fields.json                       what later objects need
     report/report.json, rejects.csv, warnings.csv, owner_queue.csv
+    report/spotcheck.xlsx, spotcheck.csv                         sampled records as sent and as found (.spot_check)
+    run.lease                                                    held by the run in progress (.lease)
 
 Failures: a :class:`shared.errors.PermanentError` (bad settings, a refused credential, an unreadable
 input) is *returned* by the registered step as ``{"failure": {"kind", "message"}}`` instead of raised,
@@ -40,11 +42,15 @@ from .custom_fields import column_name, deploy_custom_fields
 from .discover import discover
 from .documents import transfer_documents
 from .extract import extract_object
+from .gates import owner_gate
+from .lease import acquire_run_lease, release_run_lease
 from .load import load_chunk
+from .mapping import approve_map, propose_map
 from .owners import resolve_owners
 from .prepare import prepare_object
 from .reconcile import reconcile_object
 from .report import final_report
+from .spot_check import spot_check
 from .transform import transform_chunk
 
 log = logging.getLogger("migration")
@@ -70,7 +76,12 @@ def permanent_failures_returned(name: str, step: Step) -> Step:
 #: activity name -> step. ``activities/`` registers one thin Azure Functions wrapper per entry;
 #: the local driver calls these directly.
 STEPS: dict[str, Step] = {name: permanent_failures_returned(name, step) for name, step in {
+    "acquire_run_lease": acquire_run_lease,
+    "release_run_lease": release_run_lease,
     "discover": discover,
+    "propose_map": propose_map,
+    "approve_map": approve_map,
+    "owner_gate": owner_gate,
     "prepare_object": prepare_object,
     "extract_object": extract_object,
     "resolve_owners": resolve_owners,
@@ -81,6 +92,7 @@ STEPS: dict[str, Step] = {name: permanent_failures_returned(name, step) for name
     "load_chunk": load_chunk,
     "reconcile_object": reconcile_object,
     "final_report": final_report,
+    "spot_check": spot_check,
     "transfer_documents": transfer_documents,
 }.items()}
 

@@ -4,8 +4,6 @@ problem lists, once-only work for non-record objects, and the schema helpers sev
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import os
 import weakref
 from contextlib import asynccontextmanager
@@ -18,8 +16,11 @@ from .. import objects as catalogue_mod
 from ..dataverse import schema
 from ..dataverse.client import DataverseClient
 from ..dataverse.settings import DataverseSettings
+from ..errors import PermanentError
+from ..mapping import MapFileError, MappingFile, ObjectMapping, load as load_map, mappable
+from ..mapping.apply import spec_for
 from ..objects import ObjectSpec
-from ..problems import Problem
+from ..problems import Problem, csv_text  # noqa: F401 - csv_text: the one report CSV writer
 from ..run import RunConfig
 from ..staging import Staging, open_staging, read_chunk, read_manifest
 
@@ -82,6 +83,44 @@ def effective_spec(st: Staging, spec: ObjectSpec) -> ObjectSpec:
     return spec
 
 
+#: the approved column map and its approval (``{"hash": "sha256:...", ...}``), written by the approval step
+APPROVED_MAP, APPROVAL = "mapping/approved.yaml", "mapping/approval.json"
+#: approved maps by content hash: each is read and parsed once per process (the hash names its content)
+_APPROVED: dict[str, MappingFile] = {}
+
+
+def approved_mapping(st: Staging, spec: ObjectSpec) -> ObjectMapping | None:
+    """The approved map's entries for ``spec``; None when no map is approved, or it does not list ``spec``
+    (documents and non-record objects are not mapped: they keep the catalogue's declaration)."""
+    if not mappable(spec) or not st.exists(APPROVAL):
+        return None
+    approved = st.read_json(APPROVAL)["hash"]
+    mapping = _APPROVED.get(approved)
+    if mapping is None:
+        if not st.exists(APPROVED_MAP):
+            raise PermanentError(f"{APPROVAL} approves a map, but {APPROVED_MAP} is missing from staging: approve "
+                                 "the map again")
+        try:
+            mapping = load_map(st.read_bytes(APPROVED_MAP).decode("utf-8"))
+        except MapFileError as e:
+            raise PermanentError(f"{APPROVED_MAP} cannot be read: {e.errors[0]}") from None
+        if mapping.content_hash() != approved:
+            raise PermanentError(f"{APPROVED_MAP} has changed since it was approved (its content is "
+                                 f"{mapping.content_hash()}, the approval is for {approved}): approve it again")
+        _APPROVED[approved] = mapping
+    return mapping.object(spec.name)
+
+
+def approved_spec(st: Staging, spec: ObjectSpec) -> ObjectSpec:
+    """``spec`` as the approved map says (shared.mapping.apply.spec_for), with the option values its new
+    Picklist columns have in Dataverse (``picklists.json``, staged by prepare); ``spec`` when no map applies."""
+    mapping = approved_mapping(st, spec)
+    if mapping is None:
+        return spec
+    name = obj_path(spec, "picklists.json")
+    return spec_for(spec, mapping, st.read_json(name) if st.exists(name) else None)
+
+
 async def ensure_columns_and_key(dv: DataverseClient, table: str, key_col: str, engine: list) -> None:
     cols = [schema.ColumnSpec(schema_name=key_col, type="String", label="Source id", max_length=KEY_COLUMN_LENGTH)]
     cols += [schema.ColumnSpec(schema_name=c.logical_name, type=c.type, label=c.label, max_length=c.max_length,
@@ -101,7 +140,7 @@ def staged_rows(st: Staging, spec: ObjectSpec) -> list[dict]:
 
 def row_problems(spec: ObjectSpec, stage: str, rejects: list[tuple[dict, str, str, str]]) -> list[dict]:
     return [Problem(spec.name, row.get(spec.key_field), stage, code, message, file=row.get("_file"),
-                    row=row.get("_row"), field=fld, value=row.get(fld)).to_dict()
+                    line=row.get("_row"), record=row.get("_record"), field=fld, value=row.get(fld)).to_dict()
             for row, fld, code, message in rejects]
 
 
@@ -120,10 +159,3 @@ def load_summary(doc: dict) -> dict:
     c = Counter(o["status"] for o in doc["outcomes"])
     return {"created": c["created"], "updated": c["updated"], "unchanged": c["unchanged"], "rejected": c["rejected"]}
 
-
-def csv_text(columns: tuple[str, ...] | list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows({c: "" if r.get(c) is None else r.get(c) for c in columns} for r in rows)
-    return buf.getvalue()

@@ -53,7 +53,8 @@ async def deploy_custom_fields(payload: dict) -> dict:
 
             def reject(code: str, message: str, fld: str, value=None):
                 problems.append(Problem(spec.name, row.get(spec.key_field), "schema", code, message,
-                                        file=row.get("_file"), row=row.get("_row"), field=fld, value=value))
+                                        file=row.get("_file"), line=row.get("_row"), record=row.get("_record"),
+                                        field=fld, value=value))
             if target is None:
                 reject("unsupported_object", f"custom fields on {obj!r} are not migrated by this run", "Object", obj)
                 continue

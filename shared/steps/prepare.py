@@ -1,5 +1,10 @@
 """Schema before a load: custom tables, key columns and alternate keys, engine columns and lookups,
-placeholder rows, migration price lists, the currency map."""
+placeholder rows, migration price lists, the currency map.
+
+The object is prepared as the approved column map says (``approved_spec``), so the custom columns the
+map accepted exist before any row loads. A new Picklist's options keep the values Dataverse already
+gives their labels (the source's custom fields may have created the column): prepare stages them in
+``objects/<name>/picklists.json``, where the transform reads the same values."""
 
 from __future__ import annotations
 
@@ -10,9 +15,13 @@ from ..dataverse import loader, schema
 from ..dataverse.client import DataverseClient
 from ..errors import PermanentError
 from ..objects import ObjectSpec
-from .common import (dataverse, ensure_columns_and_key, ensure_custom_table, obj_path, run_config,
-                     spec_of, staging_for)
+from ..staging import Staging
+from .common import (approved_mapping, approved_spec, dataverse, effective_spec, ensure_columns_and_key,
+                     ensure_custom_table, obj_path, run_config, spec_of, staging_for)
 
+#: a column the engine would create with the key's type may be an existing column of one of these types,
+#: which holds every value it sends (whole numbers in a Decimal column the source's custom fields created)
+WIDER = {"Integer": ("Decimal", "Money")}
 
 
 async def prepare_object(payload: dict) -> dict:
@@ -30,8 +39,9 @@ async def prepare_object(payload: dict) -> dict:
         if spec.fallback_table and not await schema.table_exists(dv, spec.table):
             st.write_json(obj_path(spec, "target.json"), {"table": spec.fallback_table})
             done["table"] = spec.fallback_table
-            spec = replace(spec, table=spec.fallback_table, entity_set=catalogue_mod.entity_set(spec.fallback_table),
-                           columns=())
+        else:
+            await _stage_picklists(dv, st, spec)
+        spec = effective_spec(st, approved_spec(st, spec))
         await _ensure_table_keys(dv, spec)
         for lk in spec.lookups:
             if lk.missing != "placeholder":
@@ -52,6 +62,17 @@ async def prepare_object(payload: dict) -> dict:
             if spec.price_lists:
                 done["price_lists"] = await _ensure_price_lists(dv, spec, currencies)
     return done
+
+
+async def _stage_picklists(dv: DataverseClient, st: Staging, spec: ObjectSpec) -> None:
+    """The options Dataverse already has on the approved map's new Picklist columns: {column: {label: value}}."""
+    mapping = approved_mapping(st, spec)
+    wanted = [e.target for e in mapping.entries if e.custom and e.custom.type == "Picklist"] if mapping else []
+    if not wanted:
+        return
+    have = await schema.existing_attributes(dv, spec.table)
+    st.write_json(obj_path(spec, "picklists.json"),
+                  {c: await schema.picklist_options(dv, spec.table, c) for c in wanted if have.get(c) == "Picklist"})
 
 
 async def _ensure_price_lists(dv: DataverseClient, spec: ObjectSpec, currencies: dict[str, str]) -> int:
@@ -82,4 +103,8 @@ async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:
         if table in catalogue_mod.ID_KEYED:
             continue
         engine = [c for c in spec.columns if c.table in (None, table)]
+        if any(c.type in WIDER for c in engine):
+            have = await schema.existing_attributes(dv, table)
+            engine = [replace(c, type=have[c.logical_name]) if have.get(c.logical_name) in WIDER.get(c.type, ()) else c
+                      for c in engine]
         await ensure_columns_and_key(dv, table, spec.key_column, engine)

@@ -1,15 +1,22 @@
-"""Transform: one staged chunk of source rows -> one chunk of load rows, plus rejects and warnings."""
+"""Transform: one staged chunk of source rows -> one chunk of load rows, plus rejects and warnings.
+
+The object is shaped as the approved column map says (``approved_spec``: mapping/approved.yaml) when one
+is approved, else as the catalogue declares it. A column the approved map does not list stops the run
+rather than being left behind unseen: the export changed since the map was proposed."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from .. import objects as catalogue_mod
+from ..errors import InputError
+from ..mapping import ObjectMapping
 from ..objects import ObjectSpec
 from ..run import RunConfig
 from ..staging import Staging, read_chunk, write_chunks
 from ..transform import CustomColumn, LookupTarget, TransformContext, Transformer
-from .common import (effective_spec, obj_path, run_config, spec_of, staging_for)
+from .common import (approved_mapping, approved_spec, effective_spec, obj_path, run_config, spec_of,
+                     staging_for)
 
 
 
@@ -35,6 +42,17 @@ def _transform_context(run: RunConfig, spec: ObjectSpec, st: Staging) -> Transfo
                             timezone=run.timezone, currencies=currencies, config=config)
 
 
+def _check_listed(spec: ObjectSpec, mapping: ObjectMapping, rows: list[dict]) -> None:
+    """Every column that holds a value has an entry in the approved map (even if only ``skip``)."""
+    listed = {e.source.casefold() for e in mapping.entries}
+    unlisted = sorted({k for r in rows for k, v in r.items()
+                       if not k.startswith("_") and v not in (None, "") and k.casefold() not in listed})
+    if unlisted:
+        raise InputError(f"{spec.file}: the column(s) {', '.join(map(repr, unlisted))} hold values, but the approved "
+                         "map lists no entry for them (the source changed since the map was proposed): propose the "
+                         "map again, or add them (kind skip leaves a column behind), and approve it")
+
+
 async def transform_chunk(payload: dict) -> dict:
     """One staged chunk of source rows -> one chunk of load rows, plus rejects and warnings."""
     run = run_config(payload)
@@ -46,10 +64,14 @@ async def transform_chunk(payload: dict) -> dict:
     if st.exists(summary_name):
         s = st.read_json(summary_name)
         return {k: s[k] for k in ("chunk", "rows", "rejected", "warnings")}
-    spec = effective_spec(st, spec)
+    mapping = approved_mapping(st, spec)
+    spec = effective_spec(st, approved_spec(st, spec))
     t = Transformer(spec, _transform_context(run, spec, st))
     rows, rejects, warnings, owners = [], [], [], Counter()
-    for src in read_chunk(st, chunk["name"], chunk.get("sha256")):
+    source_rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
+    if mapping is not None:
+        _check_listed(spec, mapping, source_rows)
+    for src in source_rows:
         o = t.row(src)
         warnings += o.warnings
         if o.unmatched_owner:

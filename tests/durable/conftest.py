@@ -11,7 +11,7 @@ from orchestrators.migration import ORCHESTRATORS, PIPELINE_ACTIVITY
 from shared import objects
 
 RUN = {"run_id": "r1", "source": "worketc-csv", "input": "/x", "target": "https://org.crm.dynamics.com",
-       "staging": "/tmp/s"}
+       "staging": "/tmp/s", "auto_approve": True, "owners": "use-default", "approval_hours": 168}
 
 
 class FakeMigration:
@@ -26,7 +26,8 @@ class FakeMigration:
             "transform_chunk": self.transform, "load_chunk": self.load, "transfer_documents": self.load,
             **{activity: self.nothing for activity in PIPELINE_ACTIVITY.values()},
             "reconcile_object": self.reconcile, "final_report": self.final_report,
-            "acquire_run_lease": self.nothing, "release_run_lease": self.nothing}.items()}
+            "acquire_run_lease": self.nothing, "release_run_lease": self.nothing,
+            "propose_map": self.propose, "approve_map": self.approve, "owner_gate": self.owner_gate}.items()}
 
     def _step(self, name, fn):
         async def step(payload):
@@ -40,6 +41,16 @@ class FakeMigration:
 
     async def nothing(self, payload):
         return {}
+
+    async def propose(self, payload):
+        return {"hash": "sha256:proposed", "map": "report/mapping.yaml"}
+
+    async def approve(self, payload):
+        ok = payload["hash"] == "sha256:proposed"
+        return {"approved": ok, "hash": payload["hash"]} if ok else {"approved": False, "reason": "another hash"}
+
+    async def owner_gate(self, payload):
+        return {"unmatched": 0, "matched": 1}
 
     async def extract(self, payload):
         n = self.records[payload["object"]]

@@ -111,10 +111,10 @@ async def test_transient_failures_of_activities_and_objects_are_retried():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 async def test_an_object_retried_after_its_wave_sibling_finished_replays_cleanly(seed):
-    fake = FakeMigration({"user": 1, "custom_field": 1, "company": 2})
+    fake = FakeMigration({"workflow": 1, "custom_field": 1, "company": 2})
     failures = {"left": 3}
 
-    async def reconcile(payload):  # custom fields fail all three attempts, after users are done
+    async def reconcile(payload):  # custom fields fail all three attempts, after workflows are done
         if payload["object"] == "custom_field" and failures["left"]:
             failures["left"] -= 1
             await asyncio.sleep(0.01)
@@ -123,6 +123,6 @@ async def test_an_object_retried_after_its_wave_sibling_finished_replays_cleanly
 
     d = driver({**fake.steps, "reconcile_object": reconcile}, retry_interval_scale=0.001, seed=seed)
     out = await d.run("migration", RUN, "r1")
-    assert [o["object"] for o in out["objects"]] == ["custom_field", "user", "company"]
+    assert [o["object"] for o in out["objects"]] == ["custom_field", "workflow", "company"]
     assert [e["InstanceId"] for e in d.history("r1") if e["EventType"] == 7] == [
-        "r1:custom_field", "r1:user", "r1:custom_field", "r1:company"]
+        "r1:custom_field", "r1:workflow", "r1:custom_field", "r1:company"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from pathlib import Path
@@ -69,7 +70,7 @@ async def test_csv_export_lands_in_dataverse_and_reconciles(dataverse, sample_ex
     objs = by_object(report)
     assert set(objs) >= {"user", "custom_field", "company", "contact"}
     for o in report["objects"]:
-        assert o["source"] == o["loaded"] + o["rejected"], o
+        assert o["source"] == o["loaded"] + o["rejected"] + o.get("queued", 0), o
 
     companies = read_csv(sample_export / "companies.csv")
     contacts = read_csv(sample_export / "contacts.csv")
@@ -235,7 +236,7 @@ async def test_a_run_staged_in_blob_storage_lands_the_same(dataverse, sample_exp
     assert objs["contact"]["source"] == len(read_csv(sample_export / "contacts.csv"))
     assert objs["contact"]["loaded"] == len(await dataverse.rows("contacts", "contactid"))
     for o in report["objects"]:
-        assert o["source"] == o["loaded"] + o["rejected"]
+        assert o["source"] == o["loaded"] + o["rejected"] + o.get("queued", 0)
 
 
 async def test_knowledge_base_falls_back_to_notes_without_knowledge_management(monkeypatch, sample_export,
@@ -253,3 +254,19 @@ async def test_knowledge_base_falls_back_to_notes_without_knowledge_management(m
         assert note["notetext"] == src["Body"]
     report = json.loads((tmp_path / "s" / run.prefix / "report" / "report.json").read_text())
     assert by_object(report)["kb_article"]["table"] == "annotation"
+
+
+async def test_two_runs_of_one_migration_at_once_one_is_refused_before_it_moves_anything(dataverse, sample_export,
+                                                                                        tmp_path):
+    """Two operators start the same migration at once: the second is refused by the run's lease, and
+    the first ends complete (the defect: both 'completed' while ticket e-mails were missing)."""
+    run = run_config(sample_export, str(tmp_path / "s"), run_id="twice", only=["ticket"])
+    first, second = await asyncio.gather(migrate(run), migrate(run), return_exceptions=True)
+    outcomes = sorted([first, second], key=lambda r: isinstance(r, BaseException))
+    assert outcomes[0]["status"] == "completed"
+    assert isinstance(outcomes[1], OrchestrationFailed)
+    assert "already in progress" in str(outcomes[1])
+    report = json.loads((tmp_path / "s" / "runs" / "twice" / "report" / "report.json").read_text())
+    assert report["status"] == "completed"
+    tickets = by_object(report)["ticket"]
+    assert tickets["loaded"] + tickets["rejected"] == tickets["source"]

@@ -12,7 +12,10 @@ from azure.durable_functions.testing import orchestrator_generator_wrapper
 from orchestrators import migration as orch
 
 RUN = {"run_id": "r1", "source": "worketc-csv", "input": "/x", "target": "https://org.crm.dynamics.com",
-       "staging": "/tmp/s"}
+       "staging": "/tmp/s", "auto_approve": True, "owners": "use-default", "approval_hours": 168}
+#: the gates' activities, answered as a run that goes straight through them (tests/gates drives the gates)
+GATES = {"propose_map": {"hash": "sha256:h", "map": "report/mapping.yaml"}, "approve_map": {"approved": True},
+         "owner_gate": {"unmatched": 0, "matched": 1}}
 
 
 def registered(name: str):
@@ -39,6 +42,7 @@ class FakeContext:
         self.calls: list[tuple[str, dict]] = []
         self.statuses: list[dict] = []
         self.leases: list[tuple[str, dict]] = []  # the run lease's acquire/release, kept apart from the work
+        self.gates: list[tuple[str, dict]] = []  # the map and owner gates' activities, likewise
         self.instance_id = "inst-1"
 
     def build(self):
@@ -57,6 +61,9 @@ class FakeContext:
         if name.endswith("_run_lease"):
             self.leases.append((name, payload))
             return task({"lease": payload["lease"]})
+        if name in GATES and name not in self.answers:
+            self.gates.append((name, payload))
+            return task(GATES[name])
         self.calls.append((name, payload))
         answer = self.answers.get(name, {"status": "failed"} if name == "final_report" else None)
         if answer is None:
@@ -88,7 +95,7 @@ def test_migration_runs_waves_in_dependency_order_and_reports():
     result = drive(registered("migration"), fake.build())
 
     subs = [p["object"] for n, p in fake.calls if n == "sub:migrate_object"]
-    assert subs == ["custom_field", "user", "company", "contact"]
+    assert subs == ["user", "custom_field", "company", "contact"]  # owners first: the owner gate
     assert fake.calls[0][0] == "discover" and fake.calls[-1][0] == "final_report"
     assert fake.calls[-1][1]["objects"] == ["user", "custom_field", "company", "contact"]
     assert result["status"] == "completed"
@@ -220,13 +227,14 @@ def test_an_object_with_a_permanent_failure_returns_it_and_the_run_fails_without
 def test_a_wave_with_a_failed_object_fails_the_run_once_the_wave_is_done():
     failure = {"kind": "input", "message": "contacts.csv: wrong separator"}
     fake = FakeContext(RUN, {
-        "discover": {"objects": ["a", "b", "c", "d"], "waves": [["a", "b", "c"], ["d"]]},
-        "sub:migrate_object": lambda p: {"failure": failure} if p["object"] == "b" else {"balanced": True},
+        "discover": {"objects": ["company", "lead", "kb_article", "contact"],
+                     "waves": [["company", "lead", "kb_article"], ["contact"]]},
+        "sub:migrate_object": lambda p: {"failure": failure} if p["object"] == "lead" else {"balanced": True},
         "final_report": {"status": "completed", "report": "r", "totals": {}},
     })
     with pytest.raises(orch.PermanentFailure, match="wrong separator"):
         drive(registered("migration"), fake.build())
-    assert [p["object"] for n, p in fake.calls if n == "sub:migrate_object"] == ["a", "b", "c"]
+    assert [p["object"] for n, p in fake.calls if n == "sub:migrate_object"] == ["company", "lead", "kb_article"]
     assert fake.calls[-1][0] == "final_report" and fake.calls[-1][1]["failure"] == failure
 
 

@@ -8,6 +8,10 @@
   that id is in progress, a second start is a 409 with its status URLs.
 - ``GET /api/migrations/{instance_id}`` reports progress: runtime status, the orchestrator's custom
   status, the run's non-sensitive settings and the report's counts when done.
+- ``GET /api/migrations/{id}/map`` is the proposed map (``mapping.yaml``, or the review page with
+  ``Accept: text/html``); ``POST /api/migrations/{id}/approve`` approves it by hash (or submits an edited
+  map, validated, and approves that); ``POST /api/migrations/{id}/owners`` tells a run waiting at the
+  owner gate that the owners were provisioned (or ``use_default_owner``).
 Orchestrators and activities live in blueprints; all work happens in ``shared``.
 """
 
@@ -24,9 +28,12 @@ import azure.functions as func
 from pydantic import ConfigDict, ValidationError
 
 from activities.migration import bp as activities_bp
+from orchestrators.migration import MAP_APPROVED, OWNERS_RESOLVED
 from orchestrators.migration import bp as orchestrators_bp
 from shared.errors import SettingsError
 from shared.run import RUN_ID_PATTERN, RunConfig, RunId, RunOptions
+from shared.staging import open_staging
+from shared.steps.mapping import submit_map
 from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRefused, mask_secrets
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -150,3 +157,92 @@ async def migration_status(req: func.HttpRequest, client: df.DurableOrchestratio
         "last_updated": status.last_updated_time.isoformat() if status.last_updated_time else None,
         "output": _public_output(status.output),
     }, 200)
+
+
+# ------------------------------------------------------------------------------------------ the gates
+
+
+async def _waiting_run(client: df.DurableOrchestrationClient, instance_id: str
+                       ) -> tuple[Any, RunConfig | None, func.HttpResponse | None]:
+    """The run's Durable status and settings, or the response saying there is no such run."""
+    status = await client.get_status(instance_id, show_input=True) if re.match(RUN_ID_PATTERN, instance_id) else None
+    if not status or status.runtime_status is None:
+        return None, None, _json({"error": "no such migration"}, 404)
+    run = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
+    return status, RunConfig.model_validate(run), None
+
+
+def _phase(status: Any) -> str | None:
+    return status.custom_status.get("phase") if isinstance(status.custom_status, dict) else None
+
+
+def _approver(req: func.HttpRequest) -> str:
+    """Who approved, for the report: the Entra principal's object id behind Easy Auth (an id, not a name),
+    else the holder of a function key."""
+    return req.headers.get("x-ms-client-principal-id") or "function key"
+
+
+@app.route(route="migrations/{instance_id}/map", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def migration_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The proposed (or approved) map: ``mapping.yaml``, or the review page with ``Accept: text/html``."""
+    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
+    if missing:
+        return missing
+    st = open_staging(run.staging, prefix=run.prefix)
+    html = "text/html" in (req.headers.get("accept") or "")
+    name = "report/review.html" if html else "report/mapping.yaml"
+    if not st.exists(name):
+        return _json({"error": f"run {run.run_id} has not proposed its map yet (phase {_phase(status)})"}, 404)
+    return func.HttpResponse(st.read_bytes(name), status_code=200,
+                             mimetype="text/html" if html else "application/yaml", charset="utf-8")
+
+
+@app.route(route="migrations/{instance_id}/approve", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``{"hash": "sha256:..."}`` approves the proposed map; ``{"map": "<edited mapping.yaml>"}`` submits an
+    edited map (validated; 400 with every error naming object, line and fix) and approves it under its hash."""
+    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
+    if missing:
+        return missing
+    if _phase(status) != "awaiting_map_approval":
+        return _json({"error": f"run {run.run_id} is not waiting for a map approval (phase {_phase(status)})"}, 409)
+    try:
+        body = req.get_json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not (isinstance(body.get("hash"), str) or isinstance(body.get("map"), str)):
+        return _json({"error": 'the body must be {"hash": "sha256:..."} or {"map": "<the edited mapping.yaml>"}'}, 400)
+    content_hash = body.get("hash")
+    if isinstance(body.get("map"), str):
+        submitted, errors = submit_map(open_staging(run.staging, prefix=run.prefix), body["map"])
+        if errors:
+            return _json({"error": "the map is not valid", "details": errors}, 400)
+        if content_hash and content_hash != submitted:
+            return _json({"error": f"the map's hash is {submitted}, not {content_hash}"}, 400)
+        content_hash = submitted
+    await client.raise_event(run.run_id, MAP_APPROVED, {"hash": content_hash, "by": _approver(req)})
+    return _json({"approved": content_hash, "note": "the run checks the hash and goes on; follow it at "
+                                                    f"/api/migrations/{run.run_id}"}, 202)
+
+
+@app.route(route="migrations/{instance_id}/owners", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def resolve_migration_owners(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The administrator provisioned the queued owners (``{}``): the run matches again; or decided that the
+    rest get the default owner (``{"use_default_owner": true}``), which the report records."""
+    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
+    if missing:
+        return missing
+    if _phase(status) != "awaiting_owners":
+        return _json({"error": f"run {run.run_id} is not waiting at the owner gate (phase {_phase(status)})"}, 409)
+    try:
+        body = req.get_json() if req.get_body() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("use_default_owner", False), bool):
+        return _json({"error": 'the body must be {} or {"use_default_owner": true}'}, 400)
+    await client.raise_event(run.run_id, OWNERS_RESOLVED, {"use_default_owner": body.get("use_default_owner", False),
+                                                           "by": _approver(req)})
+    return _json({"resolved": True, "use_default_owner": body.get("use_default_owner", False)}, 202)

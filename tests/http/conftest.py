@@ -44,6 +44,7 @@ class FakeHost:
     def __init__(self) -> None:
         self.instances: dict[str, dict] = {}
         self.started: list[dict] = []  # {"name", "instance_id", "input"} per start request
+        self.events: list[dict] = []  # {"instance_id", "name", "data"} per raised event
 
     def set_status(self, instance_id: str, runtime_status: str, **extra) -> None:
         self.instances[instance_id] = {"instanceId": instance_id, "name": "migration", "runtimeStatus": runtime_status,
@@ -52,6 +53,10 @@ class FakeHost:
 
     async def post(self, url: str, data=None, *args, **kwargs):
         path = urlsplit(url).path.removeprefix(urlsplit(RPC).path)
+        if "/raiseEvent/" in path:  # instances/<id>/raiseEvent/<name>
+            _, instance_id, _, name = path.split("/")
+            self.events.append({"instance_id": instance_id, "name": name, "data": data})
+            return [202, None]
         kind, name, instance_id = path.split("/")
         assert kind == "orchestrators"
         # the client sends its input as JSON text (``_get_json_input``), which the store keeps as is

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.37.0
 
-.PHONY: venv tools test test-fast demo bench clean
+.PHONY: venv tools browser test test-fast demo bench clean
 
 venv: $(VENV)/.installed
 
@@ -15,11 +15,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-tools: $(AZURITE)
+tools: $(AZURITE) browser
 
 $(AZURITE):
 	@command -v npm >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q npm)
 	npm install --no-audit --no-fund --loglevel=error --prefix .tools azurite@$(AZURITE_VERSION)
+
+# Debian's Chromium + ChromeDriver for the review page's browser test (no browser download of its own);
+# where they cannot be installed the test skips, saying so.
+browser:
+	@(command -v chromium && command -v chromedriver) >/dev/null 2>&1 || \
+	  (apt-get update -q && apt-get install -y -q chromium chromium-driver) || \
+	  echo "chromium could not be installed: the review page's browser test will be skipped"
 
 test: venv tools
 	$(PY) -m pytest

@@ -368,8 +368,7 @@ def propose_object(defaults: ObjectDefaults, table: TargetTable, profile: TableP
         elif n in type_fields:
             out.append(_read_only(h, None, "engine", f"names the object {type_fields[n].source} points at"))
         elif n in declared and n not in used_declared:
-            used_declared.add(n)
-            out.extend(_declared(f, h, p, table, d) for f in declared[n])
+            pass  # below: a declared field, beside any read-only entry of the same column
         elif n in reads:
             out.append(_read_only(h, None, "engine", "read by the object's code (shape/close hooks), "
                                                      "not by the column map"))
@@ -378,6 +377,11 @@ def propose_object(defaults: ObjectDefaults, table: TargetTable, profile: TableP
                                                              "catalogue does not migrate"))
         else:
             pending.append(i)
+        if n in declared and n not in used_declared:
+            # also when the column is a key, lookup, owner or created date: a ticket message's Sent is its
+            # created date *and* its actualend; dropping the declared field would lose the value
+            used_declared.add(n)
+            out.extend(e for f in declared[n] for e in _declared(f, h, p, table, d))
         slots.append(out)
 
     for e in (e for es in slots for e in es):
@@ -394,7 +398,7 @@ def propose_object(defaults: ObjectDefaults, table: TargetTable, profile: TableP
 
 
 def _declared(f: DeclaredField, header: str, p: ColumnProfile | None, table: TargetTable,
-              d: ObjectDefaults) -> Entry:
+              d: ObjectDefaults) -> list[Entry]:
     col = table.column(f.target)
     dc = d.column(f.target) if col is None else None
     custom = CustomColumn(dc.type, dc.max_length, dc.date_only, dc.options) if dc else None
@@ -403,10 +407,13 @@ def _declared(f: DeclaredField, header: str, p: ColumnProfile | None, table: Tar
         own = _own_option_set(header, f, table, d)
         if own is not None:
             e = Entry(header, own.logical_name, "option")
-            return _finish(e, EXACT, f"Dataverse's own {own.logical_name} (option set) rather than the catalogue's "
-                                     f"text column {f.target}", p, own)
+            kept = _finish(Entry(header, f.target, f.kind, custom=custom), CATALOGUE,
+                           f"{reason}: keeps the source's text, since not every value has an option in "
+                           f"{own.logical_name}", p, col, f)
+            return [_finish(e, EXACT, f"Dataverse's own {own.logical_name} (option set) beside the catalogue's "
+                                      f"text column {f.target}", p, own), kept]
     e = Entry(header, f.target, f.kind, custom=custom)
-    return _finish(e, CATALOGUE, reason, p, col, f)
+    return [_finish(e, CATALOGUE, reason, p, col, f)]
 
 
 def _own_option_set(header: str, f: DeclaredField, table: TargetTable, d: ObjectDefaults) -> TargetColumn | None:

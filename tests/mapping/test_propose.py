@@ -75,12 +75,14 @@ def test_the_catalogue_declaration_comes_first(tables, worketc_items):
         ("lookup", "parentcustomerid_account", "company", True)
 
 
-def test_dataverse_own_option_set_is_preferred_to_the_catalogue_text_column(tables, worketc_items):
+def test_dataverse_own_option_set_is_preferred_and_the_text_kept_beside_it(tables, worketc_items):
     company = next(om for om in propose("worketc", worketc_items, tables).objects if om.name == "company")
     industry = [e for e in company.entries if e.source == "Industry"]
-    assert [(e.target, e.kind) for e in industry] == [("industrycode", "option")]
+    # Dataverse's own option set, and the source's text beside it: values without an option lose nothing
+    assert [(e.target, e.kind) for e in industry] == [("industrycode", "option"), ("wtc_industry", "string")]
     e = industry[0]
-    assert "rather than the catalogue's text column wtc_industry" in e.reason
+    assert "beside the catalogue's text column wtc_industry" in e.reason
+    assert "keeps the source's text" in industry[1].reason
     by = {v.source: v for v in e.values}
     assert (by["Finance"].option, by["Finance"].label) == (16, "Financial")
     assert by["Healthcare"].lossy and by["Technology"].option is None  # coarser, and no option at all
@@ -204,3 +206,17 @@ def test_precision_floor_on_the_labelled_headers(tables, name):
     assert len(labels) >= (200 if name == "headers.yaml" else 100)
     m = metrics(evaluate(tables, labels))
     assert m["precision_sure"] >= 0.95 and m["precision"] >= 0.9 and m["recall_sure"] >= 0.8, m
+
+
+def test_a_declared_field_on_a_created_date_column_is_kept():
+    """A ticket message's Sent is its created date and its actualend: both entries are proposed."""
+    from shared.mapping import TargetColumn, TargetTable, defaults_from_spec, propose_object
+    from shared.objects import catalogue
+
+    email = TargetTable("email", (TargetColumn("subject", "String", max_length=200),
+                                  TargetColumn("actualend", "DateTime", format="DateAndTime"),
+                                  TargetColumn("overriddencreatedon", "DateTime", format="DateAndTime")))
+    spec = catalogue("worketc-csv")["ticket_message"]
+    message = propose_object(defaults_from_spec(spec), email, None)
+    sent = {(e.target, e.kind) for e in message.entries if e.source == "Sent"}
+    assert sent == {("overriddencreatedon", "created"), ("actualend", "datetime")}

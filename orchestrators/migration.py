@@ -32,6 +32,9 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_o
 #: an object whose activity failed three times gets one more go as a whole, after a longer pause
 CHILD_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=30_000, max_number_of_attempts=2)
 
+#: records per object on the spot-check sheet (the seeds: the customer checks 25-50 against the source)
+SPOT_CHECK = 25
+
 #: what an object's pipeline runs between extraction and reconciliation, besides records loading
 PIPELINE_ACTIVITY = {"owners": "resolve_owners", "custom_fields": "deploy_custom_fields",
                      "config": "build_config", "inventory": "write_inventory"}
@@ -126,6 +129,8 @@ def _migration(context: df.DurableOrchestrationContext, run: dict, planned: list
         # and the next wave starts only when all of this wave's reports are in.
         reports += yield from fan_out(context, [_object(context, run, name) for name in wave])
     context.set_custom_status({"phase": "reporting", "done": [r["object"] for r in reports]})
+    # the customer's spot-check: records read back from Dataverse beside their source values
+    yield from activity(context, "spot_check", {"run": run, "objects": plan["objects"], "per_object": SPOT_CHECK})
     final = yield from activity(context, "final_report", {"run": run, "objects": plan["objects"]})
     context.set_custom_status({"phase": "completed", "status": final["status"], "totals": final["totals"]})
     return {**final, "objects": reports}

@@ -26,6 +26,7 @@ from .. import objects as catalogue_mod
 from ..mapping import (MappingFile, TableProfile, TargetColumn, TargetTable, check_text, defaults_from_spec, dump,
                        mappable, profile_rows, propose)
 from ..dataverse.client import DataverseError
+from ..mapping.review import render_review
 from ..objects import ObjectSpec
 from ..sources import open_source
 from ..staging import Staging
@@ -93,7 +94,13 @@ async def propose_map(payload: dict) -> dict:
     st.write_json(METADATA, {name: t.to_dict() for name, t in tables.items()})
     st.write_bytes(PROPOSED, text.encode("utf-8"))
     st.write_bytes("report/mapping.yaml", text.encode("utf-8"))
-    summary = {"hash": mapping.content_hash(), "map": "report/mapping.yaml", **counts(mapping)}
+    queue = [{"email": e, "records": per} for e, per in sorted(owners.items())]
+    page = render_review(mapping, profiles, run_id=run.run_id, map_hash=mapping.content_hash(), owner_queue=None,
+                         scope={"source": run.source, "objects": len(mapping.objects),
+                                "owners named by records": len(queue)})
+    st.write_bytes("report/review.html", page.encode("utf-8"))
+    summary = {"hash": mapping.content_hash(), "map": "report/mapping.yaml", "review": "report/review.html",
+               **counts(mapping)}
     st.write_json(SUMMARY, summary)
     return summary
 

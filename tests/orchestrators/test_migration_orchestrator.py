@@ -15,7 +15,7 @@ RUN = {"run_id": "r1", "source": "worketc-csv", "input": "/x", "target": "https:
        "staging": "/tmp/s", "auto_approve": True, "owners": "use-default", "approval_hours": 168}
 #: the gates' activities, answered as a run that goes straight through them (tests/gates drives the gates)
 GATES = {"propose_map": {"hash": "sha256:h", "map": "report/mapping.yaml"}, "approve_map": {"approved": True},
-         "owner_gate": {"unmatched": 0, "matched": 1}}
+         "owner_gate": {"unmatched": 0, "matched": 1}, "spot_check": {"records": 0}}
 
 
 def registered(name: str):

@@ -122,6 +122,9 @@ class ObjectSpec:
     fields: tuple[Field, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     owner_field: str | None = "OwnerEmail"
+    #: the column naming a person's role or permission level (users, portal users): discovery proposes
+    #: Dynamics 365 security roles and teams from its values
+    role_field: str | None = None
     created_field: str | None = "DateCreated"
     #: the object's name in the source's custom field definitions ("Company" in custom_fields.csv)
     custom_fields_object: str | None = None

@@ -11,6 +11,7 @@ that is never approved has moved nothing. Staging, under the run's prefix::
     mapping/approved.yaml      the map the transform applies, once approved
     mapping/approval.json      {"hash", "by", "at"}: who approved which map
     mapping/owner_records.json owner e-mail -> object -> records (the owner gate's queue)
+    mapping/scope.json         the scope document's data (also report/scope.md)
 
 The map quotes source values (samples, top values): it is customer data and stays in staging and the
 report folder. Orchestrations carry its hash and blob names only.
@@ -30,6 +31,7 @@ from ..mapping.review import render_review
 from ..objects import ObjectSpec
 from ..sources import open_source
 from ..staging import Staging
+from .scope import scope, scope_markdown
 from .common import KEY_COLUMN_LENGTH, dataverse, run_config, staging_for
 
 PROFILES = "mapping/profiles.json"
@@ -39,6 +41,7 @@ APPROVED = "mapping/approved.yaml"
 APPROVAL = "mapping/approval.json"
 SUMMARY = "mapping/proposal.json"
 OWNER_RECORDS = "mapping/owner_records.json"
+SCOPE = "mapping/scope.json"
 
 
 def submitted_name(content_hash: str) -> str:
@@ -58,7 +61,8 @@ async def propose_map(payload: dict) -> dict:
     if st.exists(SUMMARY):
         return st.read_json(SUMMARY)
     specs = catalogue_mod.catalogue(run.source)
-    chosen = [specs[n] for n in payload["objects"] if mappable(specs[n])]
+    present = [specs[n] for n in payload["objects"]]
+    chosen = [s for s in present if mappable(s)]
 
     owners: dict[str, dict[str, int]] = {}  # owner e-mail -> object -> records: the owner gate's queue
 
@@ -73,7 +77,7 @@ async def propose_map(payload: dict) -> dict:
 
     def profile_all() -> dict[str, tuple[TableProfile, tuple[str, ...]]]:  # blocking: reads the source
         source = open_source(run)
-        return {s.name: (profile_rows(counted(s, source.rows(s))), tuple(source.contract(s))) for s in chosen}
+        return {s.name: (profile_rows(counted(s, source.rows(s))), tuple(source.contract(s))) for s in present}
 
     profiled = await asyncio.to_thread(profile_all)
     st.write_json(OWNER_RECORDS, owners)
@@ -95,9 +99,14 @@ async def propose_map(payload: dict) -> dict:
     st.write_bytes(PROPOSED, text.encode("utf-8"))
     st.write_bytes("report/mapping.yaml", text.encode("utf-8"))
     queue = [{"email": e, "records": per} for e, per in sorted(owners.items())]
+    doc = scope(run.source, specs, {n: "present" for n in payload["objects"]}, profiles, mapping)
+    st.write_json(SCOPE, doc)
+    st.write_bytes("report/scope.md", scope_markdown(doc, run.run_id).encode("utf-8"))
     page = render_review(mapping, profiles, run_id=run.run_id, map_hash=mapping.content_hash(), owner_queue=None,
-                         scope={"source": run.source, "objects": len(mapping.objects),
-                                "owners named by records": len(queue)})
+                         scope={"source": f"{run.source} ({doc['access']})",
+                                "edition": f"{doc['edition']['recommended']}: {doc['edition']['why']}",
+                                "custom tables": doc["custom_tables"] or "none",
+                                "owners named by records": len(queue), "scope document": "scope.md"})
     st.write_bytes("report/review.html", page.encode("utf-8"))
     summary = {"hash": mapping.content_hash(), "map": "report/mapping.yaml", "review": "report/review.html",
                **counts(mapping)}

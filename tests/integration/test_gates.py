@@ -50,7 +50,10 @@ async def test_nothing_is_written_before_approval_a_wrong_hash_is_refused_and_th
     assert gate["phase"] == "awaiting_map_approval" and gate["hash"].startswith("sha256:")
     assert gate["map"] == "report/mapping.yaml"
     assert {m.split()[0] for m in seen} == {"GET"}, "discovery and the proposal only read"
-    assert (tmp_path / "s" / "runs" / "gate" / "report" / "mapping.yaml").exists()
+    report = tmp_path / "s" / "runs" / "gate" / "report"
+    assert (report / "mapping.yaml").exists() and (report / "review.html").exists()
+    scope = (report / "scope.md").read_text()
+    assert "Edition: **Sales Professional**" in scope and "| contact | contacts.csv | contact | present |" in scope
 
     await d.raise_event(run.run_id, MAP_APPROVED, {"hash": "sha256:" + "0" * 64})
     status = await d.resume(run.run_id, until_idle=True)

@@ -6,6 +6,7 @@ that is never approved has moved nothing. Staging, under the run's prefix::
 
     mapping/profiles.json      what each source column holds (kinds, fill rate, top values, samples)
     mapping/metadata.json      the target tables' columns as Dataverse describes them (+ the engine's own)
+    mapping/existing_schema.json  which of the engine's own columns and keys the environment already has
     mapping/proposed.yaml      the proposal (also report/mapping.yaml and report/review.html)
     mapping/submitted/<h>.yaml an edited map a person submitted (validated before it is stored)
     mapping/approved.yaml      the map the transform applies, once approved
@@ -42,6 +43,7 @@ APPROVAL = "mapping/approval.json"
 SUMMARY = "mapping/proposal.json"
 OWNER_RECORDS = "mapping/owner_records.json"
 SCOPE = "mapping/scope.json"
+EXISTING = "mapping/existing_schema.json"
 
 
 def submitted_name(content_hash: str) -> str:
@@ -82,11 +84,17 @@ async def propose_map(payload: dict) -> dict:
     profiled = await asyncio.to_thread(profile_all)
     st.write_json(OWNER_RECORDS, owners)
     tables: dict[str, TargetTable] = {}
+    keys: dict[str, list[str]] = {}
     async with dataverse(run) as dv:
         for spec in chosen:
             for table in spec.tables:
                 if table not in tables:
                     tables[table] = await read_table(dv, table)
+                    keys[table] = await read_keys(dv, table) if tables[table].columns else []
+    # what of the engine's own schema this environment already has (a rerun, or a sandbox run before)
+    existing = {t: {"columns": sorted(c.logical_name for c in tables[t].columns
+                                      if c.logical_name.startswith(_prefixes(chosen))),
+                    "keys": keys[t]} for t in tables}
     for spec in chosen:  # what the engine creates before loading counts as there
         for table in spec.tables:
             tables[table] = with_engine_columns(tables[table], spec, table)
@@ -96,6 +104,7 @@ async def propose_map(payload: dict) -> dict:
     text = dump(mapping, profiles)
     st.write_json(PROFILES, {name: p.to_dict() for name, p in profiles.items()})
     st.write_json(METADATA, {name: t.to_dict() for name, t in tables.items()})
+    st.write_json(EXISTING, existing)
     st.write_bytes(PROPOSED, text.encode("utf-8"))
     st.write_bytes("report/mapping.yaml", text.encode("utf-8"))
     queue = [{"email": e, "records": per} for e, per in sorted(owners.items())]
@@ -140,6 +149,17 @@ async def read_table(dv, table: str) -> TargetTable:
                                    params={"$select": "LogicalName", "$expand": "OptionSet"})
         attributes += answer["value"]
     return TargetTable.from_attributes(table, attributes)
+
+
+async def read_keys(dv, table: str) -> list[str]:
+    """The alternate keys a table already has (schema names), e.g. from an earlier run."""
+    answer = await dv.get_json(f"EntityDefinitions(LogicalName='{table}')/Keys", params={"$select": "SchemaName"})
+    return sorted(k["SchemaName"] for k in answer["value"])
+
+
+def _prefixes(specs: list[ObjectSpec]) -> tuple[str, ...]:
+    """The publisher prefixes of the engine's own columns (``wtc_``): the key columns name them."""
+    return tuple(sorted({s.key_column.split("_")[0] + "_" for s in specs}))
 
 
 def with_engine_columns(table: TargetTable, spec: ObjectSpec, logical_name: str) -> TargetTable:

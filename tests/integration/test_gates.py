@@ -67,6 +67,11 @@ async def test_nothing_is_written_before_approval_a_wrong_hash_is_refused_and_th
     assert status.output["status"] == "completed"
     assert "POST" in {m.split()[0] for m in seen} or "PATCH" in {m.split()[0] for m in seen}
     approval = json.loads((tmp_path / "s" / "runs" / "gate" / "mapping" / "approval.json").read_text())
+    # a second proposal in the same environment sees the engine's schema the first run created
+    again = run_config(sample_export, str(tmp_path / "s2"), run_id="gate2", auto_approve=False, only=["contact"])
+    await driver().run("migration", again.model_dump(), again.run_id, until_idle=True)
+    existing = json.loads((tmp_path / "s2" / "runs" / "gate2" / "mapping" / "existing_schema.json").read_text())
+    assert "wtc_sourceid" in existing["contact"]["columns"] and "wtc_sourceid_key" in existing["contact"]["keys"]
     assert approval["hash"] == gate["hash"] and approval["by"] == "alex"
 
 

@@ -4,9 +4,21 @@
 
 ``--target`` is the Dataverse environment URL (``https://org.crm.dynamics.com``) or an emulator's
 base URL; credentials come from the environment (see README: DATAVERSE_*). Staging defaults to
-``<out>/staging`` (a local folder); ``--staging`` takes a Blob Storage connection string instead.
+``<out>/staging`` (a local folder); ``--staging`` takes a Blob Storage connection string instead (kept
+in this process's environment as STAGING_CONNECTION: run settings name it, and nothing printed shows it).
 Rerunning the same command resumes the run: finished steps are found in staging and skipped, and
 every Dataverse write is an upsert by alternate key, so nothing is duplicated. ``--fresh`` starts over.
+
+A run stops twice for people (exit code 3): after discovery, with the proposed field map
+(``mapping.yaml``, ``review.html``, ``scope.md`` in ``--out``), until it is approved with
+``--approve FILE`` (``--auto-approve`` skips the review, for the demo); and at the owner gate, while
+owners have no Dynamics 365 user (``owner_queue.csv``), until the same command is rerun after the
+administrator provisioned them (or with ``--owners use-default``). Nothing is written to Dynamics 365
+before the map is approved.
+
+A run that fails still writes its report (what completed, what did not, and why) and ends with one
+line naming the file, setting or host and what to do; ``--debug`` adds the traceback. Ctrl-C stops
+the run; rerunning the same command resumes it.
 """
 
 from __future__ import annotations
@@ -16,17 +28,27 @@ import asyncio
 import json
 import logging
 import sys
+import shutil
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from shared.driver import LocalDriver
+from cli.durable import DurableDriver, OrchestrationFailed
+from shared.errors import SettingsError
+from shared.objects import SOURCE_KINDS
 from shared.run import RunConfig
-from shared.staging import open_staging
+from shared.settings import MaskingFilter, mask_secrets
+from shared.staging import Staging, open_staging
+from shared.staging.location import staging_reference
+from shared.steps.lease import forget_run
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a message stays one line, however long
 
 
 class Progress:
@@ -49,7 +71,8 @@ class Progress:
             if data["name"] == "load_chunk":
                 row["done"] += 1
         elif event == "activity_failed":
-            console.print(f"[yellow]retrying {data['name']} ({data['input'].get('object', '')}): {data['error']}")
+            console.print(f"retrying {data['name']} ({data['input'].get('object', '')}): {mask_secrets(data['error'])}",
+                          style="yellow", markup=False)
         if self.live:
             self.live.update(self.render())
 
@@ -65,47 +88,170 @@ class Progress:
 
 def report_table(report: dict) -> Table:
     t = Table(title=f"reconciliation: run {report['run_id']} ({report['status']})")
-    cols = ("object", "table", "source", "loaded", "created", "updated", "unchanged", "rejected", "warnings")
+    counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "warnings")
+    cols = ("object", "table", *counts, "status")
     for c in cols:
-        t.add_column(c, justify="left" if c in ("object", "table") else "right")
+        t.add_column(c, justify="right" if c in counts else "left")
     for o in report["objects"]:
         t.add_row(*(str(o.get(c) if o.get(c) is not None else "") for c in cols))
     tot = report["totals"]
-    t.add_row("total", "", *(str(tot[c]) for c in cols[2:]), style="bold")
+    t.add_row("total", "", *(str(tot[c]) for c in counts), "", style="bold")
     return t
 
 
+def report_lines(report: dict) -> list[str]:
+    """What the table does not show: files not found, objects left out or unbalanced, objects' notes."""
+    lines = [f"{f['file']}: {f['presence']}; {f['object']} not migrated"
+             for f in report.get("discovery", []) if f["presence"] != "present"]
+    lines += [f"{o['object']}: {o['reason']}" for o in report["objects"] if o["status"] == "skipped"]
+    lines += [f"{o['object']}: source {o['source']} is not loaded {o['loaded']} + rejected {o['rejected']} + queued "
+              f"{o['queued']}: records are unaccounted for; report this with the staging folder objects/{o['object']}/"
+              for o in report["objects"] if o["status"] == "unbalanced"]
+    lines += [f"{o['object']}: {note}" for o in report["objects"] for note in o.get("notes", [])]
+    return lines
+
+
+def earlier_run(st: Staging, run: RunConfig) -> str | None:
+    """What a rerun of the same command should know: the run already ended once."""
+    if not st.exists("report/report.json"):
+        return None
+    r = json.loads(st.read_bytes("report/report.json"))
+    if r["status"] == "failed":
+        why = r["failure"].get("message") or "see report.json"
+        return f"resuming run {run.run_id}, which failed at {r['ended']}: {why}"
+    return (f"run {run.run_id} already completed at {r['ended']}; running it again reuses what it staged, so "
+            "changes to the source since then are not read: use --fresh to run it again from the source")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the one line the engineer acts on (the step's own message; options by their flag)."""
+    if isinstance(exc, OrchestrationFailed):  # the failing step's one line, not the nested Durable details
+        return exc.summary
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{OPTIONS.get(str(e['loc'][0]), '--' + str(e['loc'][0]).replace('_', '-'))}: "
+                         f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+    text = next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__module__ == "builtins" else text
+
+
+#: RunConfig fields whose option is not ``--`` + the field name
+OPTIONS = {"default_owner_email": "--default-owner"}
+
+
+#: the exit code of a run that stopped at a gate and waits for a person (map approval, owners)
+WAITING = 3
+
+
 async def _migrate(args: argparse.Namespace) -> int:
-    from orchestrators.migration import ORCHESTRATORS  # the same generators the Function App registers
+    from orchestrators.migration import MAP_APPROVED, ORCHESTRATORS, OWNERS_RESOLVED  # as the Function App
 
     from shared.steps import STEPS
+    from shared.steps.mapping import SUMMARY, submit_map
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     input_ = str(Path(args.input).resolve()) if "://" not in args.input else args.input
-    staging = args.staging or str(out / "staging")
-    run_id = args.run_id or RunConfig.derive_run_id(args.source, input_, args.target)
+    staging = staging_reference(args.staging or str(out / "staging"))
+    run_id = args.run_id or RunConfig.derive_run_id(args.source, input_, args.target, args.sample)
     run = RunConfig(run_id=run_id, source=args.source, input=input_, target=args.target, staging=staging,
                     date_order=args.date_order, timezone=args.timezone, default_owner_email=args.default_owner,
-                    chunk_size=args.chunk_size, only=args.only)
+                    chunk_size=args.chunk_size, only=args.only, skip=args.skip or [], take_over=args.take_over,
+                    sample=args.sample, auto_approve=args.auto_approve, owners=args.owners)
     st = open_staging(run.staging, prefix=run.prefix)
+    store = out / "durable" / run.run_id  # the run's Durable history: a rerun resumes it, replay included
     if args.fresh:
-        st.delete_prefix("")
+        forget_run(st, str(uuid.uuid4()), take_over=args.take_over)
+        shutil.rmtree(store, ignore_errors=True)
     progress = Progress()
-    driver = LocalDriver(ORCHESTRATORS, STEPS, max_parallel_activities=args.parallel, listener=progress)
-    console.print(f"run [bold]{run.run_id}[/]: {run.source} {run.input} -> {run.target} (staging {staging})")
+    driver = DurableDriver(ORCHESTRATORS, STEPS, max_parallel_activities=args.parallel, listener=progress,
+                           store=store)
+    console.print(mask_secrets(f"run {run.run_id}: {run.source} {run.input} -> {run.target} (staging {run.staging})"),
+                  markup=False)
+    waiting = driver.status(run.run_id)
+    waiting = waiting if waiting and waiting.runtime_status in ("Running", "Pending") else None
+    if waiting is None and not args.fresh and (notice := earlier_run(st, run)):
+        console.print(mask_secrets(notice), markup=False)
+    if args.approve and not (waiting and MAP_APPROVED in waiting.waiting_for):
+        raise SettingsError(f"--approve: run {run.run_id} is not waiting for a map approval; run the command "
+                            "without --approve first, which proposes the map")
+    if waiting and MAP_APPROVED in waiting.waiting_for and (args.approve or args.auto_approve):
+        if args.approve:
+            content_hash, errors = submit_map(st, Path(args.approve).read_text(encoding="utf-8"),
+                                              file=Path(args.approve).name)
+            if errors:
+                for line in errors:
+                    console.print(f"error: {line}", markup=False)
+                return 2
+        else:
+            content_hash = st.read_json(SUMMARY)["hash"]
+        await driver.raise_event(run.run_id, MAP_APPROVED, {"hash": content_hash, "by": "cli"})
+    elif waiting and OWNERS_RESOLVED in waiting.waiting_for:
+        # the operator reran the command: the administrator provisioned the owners (or says to use the default)
+        await driver.raise_event(run.run_id, OWNERS_RESOLVED, {"use_default_owner": args.owners == "use-default",
+                                                               "by": "cli"})
+    began = datetime.now(timezone.utc).replace(microsecond=0)
+    status, error = None, None
     with Live(progress.render(), console=console, refresh_per_second=4, transient=not sys.stderr.isatty()) as live:
         progress.live = live
-        result = await driver.run("migration", run.model_dump(), instance_id=run.run_id)
-    report = json.loads(st.read_bytes("report/report.json"))
-    for name in report["files"]:
-        (out / name).write_bytes(st.read_bytes(f"report/{name}"))
-    Console(width=max(Console().width, 110)).print(report_table(report))
-    for o in report["objects"]:
-        for note in o.get("notes", []):
-            console.print(f"[dim]{o['object']}: {note}")
-    console.print(f"in {out}: " + ", ".join(report["files"]))
-    return 0 if result["status"] == "completed" else 2
+        try:
+            if waiting:
+                status = await driver.resume(run.run_id, until_idle=True)
+            else:
+                status = await driver.run("migration", run.model_dump(), run.run_id, until_idle=True)
+        except Exception as exc:  # the failed run's report is shown first, then main() says why in one line
+            error = exc
+    if status is not None and status.runtime_status != "Completed":
+        return _at_gate(st, out, run, status)
+    if run.auto_approve and st.exists("mapping/approval.json"):
+        console.print(f"map approved automatically (--auto-approve): {st.read_json('mapping/approval.json')['hash']}; "
+                      f"review what was applied in {out / 'review.html'}", style="yellow", markup=False)
+    report = json.loads(st.read_bytes("report/report.json")) if st.exists("report/report.json") else None
+    if report and datetime.fromisoformat(report["ended"]) >= began:  # this run's, not an earlier one's
+        for name in report["files"]:
+            if st.exists(f"report/{name}"):
+                (out / name).write_bytes(st.read_bytes(f"report/{name}"))
+        if report["objects"]:
+            Console(width=max(Console().width, 130)).print(report_table(report))
+        for line in report_lines(report):
+            console.print(line, style="dim", markup=False)
+        console.print(f"in {out}: " + ", ".join(report["files"]), markup=False)
+        if error is None and report.get("failure"):
+            console.print(f"error: {mask_secrets(report['failure']['message'])}", markup=False)
+    if error is not None:
+        raise error
+    return 0 if status.output["status"] == "completed" else 2
+
+
+GATE_FILES = ("mapping.yaml", "review.html", "scope.md", "owner_queue.csv")
+
+
+def _at_gate(st: Staging, out: Path, run: RunConfig, status) -> int:
+    """The run waits for a person: say for what, where to look and which command goes on."""
+    for name in GATE_FILES:
+        if st.exists(f"report/{name}"):
+            (out / name).write_bytes(st.read_bytes(f"report/{name}"))
+    gate = status.custom_status if isinstance(status.custom_status, dict) else {}
+    if gate.get("phase") == "awaiting_map_approval":
+        if gate.get("refused"):
+            console.print(f"approval refused: {gate['refused']}", style="red", markup=False)
+        console.print(f"the proposed field map is {out / 'mapping.yaml'} ({gate.get('hash')}): "
+                      f"{gate.get('columns', '?')} columns of {gate.get('objects', '?')} objects, "
+                      f"{gate.get('unsure', 0)} unsure, {gate.get('custom', 0)} new custom columns, "
+                      f"{gate.get('lossy', 0)} lossy value maps", markup=False)
+        console.print(f"review it in {out / 'review.html'} (scope: {out / 'scope.md'}); nothing has been written "
+                      "to Dynamics 365 yet", markup=False)
+        console.print(f"to approve it (edited or as it is), rerun the same command with --approve "
+                      f"{out / 'mapping.yaml'}; it waits until {gate.get('deadline')}", markup=False)
+    elif gate.get("phase") == "awaiting_owners":
+        console.print(f"{gate.get('unmatched')} owner(s) have no active Dynamics 365 user: {out / 'owner_queue.csv'} "
+                      "lists them with their records per object; no record has been loaded yet", markup=False)
+        console.print("when the administrator has provisioned them, rerun the same command; or rerun it with "
+                      "--owners use-default to give the rest the default owner (the report records it)",
+                      markup=False)
+    else:
+        console.print(f"run {run.run_id} waits ({gate.get('phase') or status.runtime_status}); rerun the same "
+                      "command to go on", markup=False)
+    return WAITING
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("migrate", help="run a migration in-process")
-    m.add_argument("--source", default="worketc-csv", help="worketc-csv (more to come)")
-    m.add_argument("--input", required=True, help="the export folder")
+    m.add_argument("--source", default="worketc-csv", choices=sorted(SOURCE_KINDS),
+                   help="the source kind: " + ", ".join(sorted(SOURCE_KINDS)))
+    m.add_argument("--input", required=True, help="the export folder (CSV) or the tenant's WSDL URL (SOAP)")
     m.add_argument("--target", required=True, help="Dataverse environment URL or emulator base URL")
     m.add_argument("--out", required=True, help="folder for report.json, rejects.csv, owner_queue.csv")
-    m.add_argument("--staging", help="staging location (default: <out>/staging); a Blob connection string works")
+    m.add_argument("--staging", help="staging location (default: <out>/staging): a folder, a Blob connection string, "
+                   "https://<account>.blob.core.windows.net/<container>, or the name of a variable holding one")
     m.add_argument("--run-id", help="default: derived from source, input and target, so reruns resume")
     m.add_argument("--date-order", choices=["DMY", "MDY"], default="DMY", help="for dd/mm/yyyy dates (WORKetc: DMY)")
     m.add_argument("--timezone", default="Australia/Sydney", help="for source times without an offset")
@@ -125,14 +273,41 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--chunk-size", type=int, default=5000)
     m.add_argument("--parallel", type=int, default=4, help="activities run at once")
     m.add_argument("--only", nargs="*", help="migrate only these objects (and what they depend on)")
+    m.add_argument("--skip", nargs="+", metavar="OBJECT",
+                   help="leave these objects out (and what depends on them), e.g. --skip document")
     m.add_argument("--fresh", action="store_true", help="forget earlier progress of this run")
+    m.add_argument("--approve", metavar="FILE",
+                   help="approve this map (the proposed mapping.yaml, edited or not) for a run waiting at the map gate")
+    m.add_argument("--auto-approve", action="store_true",
+                   help="approve the proposed map without review (the demo); the run's output and report say so")
+    m.add_argument("--owners", choices=["wait", "use-default"], default="wait",
+                   help="owners without a Dynamics 365 user: wait at the owner gate (default), or give their "
+                        "records the default owner")
+    m.add_argument("--sample", type=int, metavar="N",
+                   help="migrate a connected sample of N records per object (its own run id; the report says so)")
+    m.add_argument("--take-over", action="store_true",
+                   help="take this run's lease from an earlier run that is dead (one run at a time per run id)")
     m.add_argument("-v", "--verbose", action="store_true")
+    m.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "migrate":
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskingFilter())
+        # a step's permanent failure is logged for telemetry; here the run's end prints it, once
+        handler.addFilter(lambda record: not hasattr(record, "failure_kind"))
+    if args.command != "migrate":
+        return 1
+    try:
         return asyncio.run(_migrate(args))
-    return 1
+    except KeyboardInterrupt:
+        console.print("interrupted: rerun the same command to resume", markup=False)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        console.print(f"error: {mask_secrets(one_line(exc))} (--debug shows the traceback)", markup=False)
+        return 2
 
 
 if __name__ == "__main__":

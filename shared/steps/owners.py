@@ -1,12 +1,22 @@
-"""Owners: the source's users -> Dynamics 365 users by e-mail."""
+"""Owners: the source's users -> Dynamics 365 users by e-mail.
+
+A user with an active Dynamics 365 user of the same e-mail is *loaded* (matched; nothing is written).
+A user without one is *queued* for the administrator (``owner_queue.csv``), not rejected: nothing is
+wrong with the record, someone has to provision its user; their records get the default owner
+meanwhile. A user without an e-mail cannot be matched at all and is rejected with that reason.
+So the user object balances as ``source == loaded + rejected + queued``.
+"""
 
 from __future__ import annotations
 
-
+from ..errors import SettingsError
 from ..problems import Problem
 from ..staging import read_chunk, read_manifest
-from .common import (dataverse, obj_path, run_config, spec_of, staging_for)
+from .common import dataverse, obj_path, run_config, spec_of, staging_for
 
+#: the address is the operator's own input: messages do not repeat it (they travel in run status)
+DEFAULT_OWNER_INACTIVE = ("the default owner (--default-owner, default_owner_email) is not an active Dynamics 365 "
+                          "user: an administrator provisions that user, or give another one")
 
 
 async def resolve_owners(payload: dict) -> dict:
@@ -43,26 +53,27 @@ async def resolve_owners(payload: dict) -> dict:
             if hit:
                 owners[email] = hit["id"]
                 matched += 1
-                continue
-            why = ("the Dynamics 365 user with this e-mail is disabled" if email in disabled
-                   else "no Dynamics 365 user has this e-mail as internalemailaddress")
-            queue.append({"email": email or None, "name": row.get("Name"), "source_id": row.get("EntityID"),
-                          "reason": why})
-            problems.append(Problem(spec.name, row.get("EntityID"), "owners", "owner_not_provisioned",
-                                    f"{why}; queued for the administrator, their records get the default owner",
-                                    file=row.get("_file"), row=row.get("_row"), field="Email",
-                                    value=email or None).to_dict())
+            elif not email:
+                problems.append(Problem(spec.name, row.get("EntityID"), "owners", "missing_email",
+                                        "the user has no e-mail, so no Dynamics 365 user can be matched; their "
+                                        "records get the default owner", file=row.get("_file"),
+                                        line=row.get("_row"), record=row.get("_record"), field="Email").to_dict())
+            else:
+                why = ("the Dynamics 365 user with this e-mail is disabled" if email in disabled
+                       else "no Dynamics 365 user has this e-mail as internalemailaddress")
+                queue.append({"email": email, "name": row.get("Name"), "source_id": row.get("EntityID"),
+                              "reason": why})
     default_owner = None
     if run.default_owner_email:
         default_owner = active.get(run.default_owner_email.strip().lower(), {}).get("id")
         if default_owner is None:
-            raise ValueError(f"the default owner {run.default_owner_email} is not an active Dynamics 365 user")
+            raise SettingsError(DEFAULT_OWNER_INACTIVE)
     doc = {"owners": owners, "default_owner": default_owner, "queue": queue, "problems": problems,
            "matched": matched}
     st.write_json("owners.json", doc)
-    st.write_json(obj_path(spec, "result.json"), {"loaded": matched, "problems": problems})
+    st.write_json(obj_path(spec, "result.json"), {"loaded": matched, "queued": len(queue), "problems": problems})
     return _owner_summary(doc)
 
 
 def _owner_summary(doc: dict) -> dict:
-    return {"matched": doc["matched"], "unmatched": len(doc["queue"])}
+    return {"matched": doc["matched"], "queued": len(doc["queue"]), "rejected": len(doc["problems"])}

@@ -1,29 +1,46 @@
-"""Reconciliation of one object: source == loaded + rejected."""
+"""Reconciliation of one object: ``source == loaded + rejected + queued + sampled_out``, and
+``loaded == created + updated + unchanged``.
+
+``queued`` is only the user object's: users without a Dynamics 365 user wait for the administrator
+(``owner_queue.csv``). Objects that write no records (users, custom fields, configuration,
+inventories) count what they carried as ``unchanged`` unless their step says it created or updated
+something (``created`` / ``updated`` in its ``result.json``).
+
+The report returned to the orchestrator (and shown in its custom status) holds counts only: the
+e-mails of owners without a Dynamics 365 user are personal data and stay in staging
+(``problems.json``, then ``owner_queue.csv``).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 
+from ..errors import PermanentError
 from ..problems import Problem
-from .common import (effective_spec, obj_path, problems_from, run_config, spec_of,
-                     staging_for)
+from ..staging import Staging, read_chunk
+from .common import effective_spec, obj_path, problems_from, run_config, spec_of, staging_for
 
 log = logging.getLogger("migration")
 
+#: the column a Dataverse error message names (MaxLength, option and number ranges, required columns,
+#: unknown properties): "the 'name' attribute", "of 'statuscode' on record", "Attribute 'x' of",
+#: "The property 'x' does not exist"
+_ERROR_COLUMN = re.compile(r"the '(\w+)' attribute|of '(\w+)' on record|[Aa]ttribute '(\w+)'|property '(\w+)'")
+
 
 async def reconcile_object(payload: dict) -> dict:
-    """Count what happened to every source row of one object: source == loaded + rejected."""
+    """Count what happened to every source row of one object."""
     run = run_config(payload)
     spec = spec_of(run, payload["object"])
     st = staging_for(run)
     extract = st.read_json(obj_path(spec, "extract.json"))
     rejects = problems_from(extract.get("rejects"))
-    warnings: list[Problem] = []
-    created = updated = unchanged = 0
+    warnings: list[Problem] = problems_from(extract.get("warnings"))  # repaired encodings, NULs removed, ...
+    counts = Counter()
     loaded_keys: list[str] = []
-    unmatched = Counter()
-    staged = extract["staged"]
+    unknown_owners = Counter()
 
     if spec.pipeline == "records":
         for chunk in extract["chunks"]:
@@ -31,37 +48,59 @@ async def reconcile_object(payload: dict) -> dict:
             t = st.read_json(obj_path(spec, "transform", f"{part}.json"))
             rejects += problems_from(t["rejects"])
             warnings += problems_from(t["warning_rows"])
-            unmatched.update(t.get("unmatched_owners") or {})
+            unknown_owners.update(t.get("unmatched_owners") or {})
             if not t["chunk"]:
                 continue
             loaded_doc = st.read_json(obj_path(spec, "load", f"{part}.json"))
             warnings += problems_from(loaded_doc.get("warnings"))
+            refused = [o for o in loaded_doc["outcomes"] if o["status"] == "rejected"]
+            bodies = _bodies(st, t["chunk"]) if refused else {}
+            for o in refused:
+                column = _error_column(o["message"])
+                value = (bodies.get(o["key"]) or {}).get(column) if column else None
+                rejects.append(Problem(spec.name, o["key"], "load", o["code"] or "rejected", o["message"] or "",
+                                       file=spec.file, line=o.get("row"), record=o.get("record"), field=column,
+                                       value=None if value is None else str(value)))
             for o in loaded_doc["outcomes"]:
-                if o["status"] == "rejected":
-                    rejects.append(Problem(spec.name, o["key"], "load", o["code"] or "rejected",
-                                           o["message"] or "", file=spec.file, row=o.get("row")))
-                else:
-                    created += o["status"] == "created"
-                    updated += o["status"] == "updated"
-                    unchanged += o["status"] == "unchanged"
+                if o["status"] != "rejected":
+                    counts[o["status"]] += 1
                     loaded_keys.append(o["key"])
-        loaded = created + updated + unchanged
+        loaded, queued = len(loaded_keys), 0
     else:  # owners, custom fields, configuration, inventories: their step wrote result.json
         doc = st.read_json(obj_path(spec, "result.json"))
         rejects += problems_from(doc["problems"])
-        loaded = doc["loaded"]
+        loaded, queued = doc["loaded"], doc.get("queued", 0)
+        counts.update(created=doc.get("created", 0), updated=doc.get("updated", 0))
+        counts["unchanged"] = loaded - counts["created"] - counts["updated"]
 
     tables = ", ".join(effective_spec(st, spec).tables)
     report = {
-        "object": spec.name, "table": tables or None, "source": extract["source"], "staged": staged,
-        "loaded": loaded, "created": created, "updated": updated, "unchanged": unchanged, "rejected": len(rejects),
-        "warnings": len(warnings), "unmatched_owners": dict(unmatched),
+        "object": spec.name, "table": tables or None, "source": extract["source"], "staged": extract["staged"],
+        "loaded": loaded, "created": counts["created"], "updated": counts["updated"],
+        "unchanged": counts["unchanged"], "rejected": len(rejects), "queued": queued, "warnings": len(warnings),
+        "sampled_out": extract.get("sampled_out", 0),  # a sample run's rows left out on purpose
+        "unknown_owner_records": sum(unknown_owners.values()),
     }
-    report["balanced"] = report["source"] == report["loaded"] + report["rejected"]
+    if loaded != counts["created"] + counts["updated"] + counts["unchanged"] or counts["unchanged"] < 0:
+        raise PermanentError(f"{spec.name}: loaded {loaded} is not created {counts['created']} + updated "
+                             f"{counts['updated']} + unchanged {counts['unchanged']}: the engine miscounted; "
+                             f"report this with the staging folder objects/{spec.name}/")
+    report["balanced"] = report["source"] == loaded + report["rejected"] + queued + report["sampled_out"]
     st.write_json(obj_path(spec, "loaded_keys.json"), loaded_keys)
     st.write_json(obj_path(spec, "problems.json"), {"rejects": [p.to_dict() for p in rejects],
-                                                "warnings": [p.to_dict() for p in warnings]})
+                                                    "warnings": [p.to_dict() for p in warnings],
+                                                    "unknown_owners": dict(unknown_owners)})
     st.write_json(obj_path(spec, "report.json"), report)
     if not report["balanced"]:
         log.error("reconciliation does not balance", extra={"report": report})
     return report
+
+
+def _error_column(message: str | None) -> str | None:
+    m = _ERROR_COLUMN.search(message or "")
+    return next(g for g in m.groups() if g) if m else None
+
+
+def _bodies(st: Staging, chunk: dict) -> dict[str, dict]:
+    """Source key -> the body that was sent, for naming the refused value."""
+    return {r.get("source_key", r["key"]): r["body"] for r in read_chunk(st, chunk["name"], chunk.get("sha256"))}

@@ -1,73 +1,136 @@
-"""The final report: report.json, rejects.csv, warnings.csv, owner_queue.csv and the listings."""
+"""The final report: report.json, rejects.csv, warnings.csv, owner_queue.csv and the listings.
+
+It is written for every run that ends, the failed ones too (``failure`` in the payload): objects that
+reconciled are listed as they are, the others as ``not done``, skipped objects with their reason, and
+the failure with the activity and object it happened in. It says how the run was made: when it
+started (its first discovery) and ended, how many attempts it took, the tool version, the settings,
+the input files (size, encoding, sha256 from the extract summaries) and what discovery found.
+"""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
 
+from .. import __version__
 from .. import objects as catalogue_mod
-from ..problems import to_csv
+from ..dataverse.settings import DataverseSettings
+from ..objects import ObjectSpec
+from ..problems import csv_text, to_csv
+from ..run import RunConfig
 from ..staging import Staging
-from .common import (csv_text, obj_path, run_config, staged_rows, staging_for)
+from .common import APPROVAL, approved_spec, obj_path, run_config, staged_rows, staging_for
+from .discover import DISCOVERY
 
+COUNTS = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "sampled_out", "warnings")
+#: what the run wrote beside the report for people, listed when present: the map it applied and its
+#: review page, the scope document, the spot-check sheet
+BESIDE = ("mapping.yaml", "review.html", "scope.md", "spotcheck.xlsx", "spotcheck.csv")
+OWNER_QUEUE_COLUMNS = ["email", "name", "records", "objects", "reason"]
 
 
 async def final_report(payload: dict) -> dict:
-    """Gather the objects' reconciliations into report.json, rejects.csv, warnings.csv, owner_queue.csv."""
+    """Gather the objects' reconciliations (and the failure, if the run failed) into the report files.
+
+    ``payload``: ``{"run", "objects": [names the run planned], "failure": {"message", "activity",
+    "object"} (only for a failed run)}``.
+    """
     run = run_config(payload)
     st = staging_for(run)
     specs = catalogue_mod.catalogue(run.source)
-    reports, rejects, warnings = [], [], []
-    for name in payload["objects"]:
+    discovery = st.read_json(DISCOVERY) if st.exists(DISCOVERY) else {}
+    failure = payload.get("failure")
+    done = [n for n in payload.get("objects", []) if st.exists(obj_path(specs[n], "report.json"))]
+    reports = [st.read_json(obj_path(specs[n], "report.json")) for n in done]
+    rejects, warnings, unknown_owners = [], [], {}
+    files = ["report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"]
+    for name in done:
         spec = specs[name]
-        reports.append(st.read_json(obj_path(spec, "report.json")))
         probs = st.read_json(obj_path(spec, "problems.json"))
         rejects += probs["rejects"]
         warnings += probs["warnings"]
-    queue = _owner_queue(st, reports)
-    balanced = all(r["balanced"] for r in reports)
-    counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "warnings")
-    files = ["report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"]
-    for name in payload["objects"]:
-        spec = specs[name]
+        unknown_owners[name] = probs.get("unknown_owners") or {}
         if spec.listing:
             fname, columns = spec.listing
             st.write_bytes(f"report/{fname}", csv_text(columns, staged_rows(st, spec)).encode("utf-8"))
             files.append(fname)
         if spec.pipeline == "inventory":
             files += st.read_json(obj_path(spec, "result.json"))["files"]
+    queue = _owner_queue(st, unknown_owners)
+    notes = {r["object"]: approved_spec(st, specs[r["object"]]).notes for r in reports}  # as the map applied them
+    rows = [{"object": r["object"], "table": r["table"], "status": "reconciled" if r["balanced"] else "unbalanced",
+             **{k: r.get(k, 0) for k in COUNTS},
+             **({"notes": list(notes[r["object"]])} if notes[r["object"]] else {})}
+            for r in reports]
+    rows += [{"object": n, "table": ", ".join(specs[n].tables) or None, "status": "not done"}
+             for n in payload.get("objects", []) if n not in done]
+    rows += [{"object": n, "table": ", ".join(specs[n].tables) or None, "status": "skipped", "reason": why}
+             for n, why in discovery.get("skipped", {}).items()]
+    ended = datetime.now(timezone.utc).replace(microsecond=0)
+    started = discovery.get("started")
+    files += [f for f in BESIDE if st.exists(f"report/{f}")]
+    approval = st.read_json(APPROVAL) if st.exists(APPROVAL) else None
+    owners = st.read_json("owners.json") if st.exists("owners.json") else {}
+    expired = bool(failure) and failure.get("kind") == "approval_expired"
     report = {
         "run_id": run.run_id,
-        "status": "completed" if balanced else "unbalanced",
-        "source": run.source,
-        "target": run.target,
-        "objects": [{"object": r["object"], "table": r["table"], **{k: r.get(k, 0) for k in counts},
-                     **({"notes": list(specs[r["object"]].notes)} if specs[r["object"]].notes else {})}
-                    for r in reports],
-        "totals": {k: sum(r.get(k, 0) for r in reports) for k in counts},
+        "status": "approval_expired" if expired else "failed" if failure
+        else "completed" if all(r["balanced"] for r in reports) else "unbalanced",
+        **({"sample": run.sample} if run.sample else {}),
+        "map": approval and {**approval, "auto_approved": approval.get("by") == "--auto-approve"},
+        "owners": {"policy": run.owners, "decision": owners.get("default_owner_decision")},
+        **({"failure": {k: failure.get(k) for k in ("message", "activity", "object")}} if failure else {}),
+        "tool": {"name": "crm-migration-engine", "version": __version__},
+        "started": started,
+        "ended": ended.isoformat(timespec="seconds"),
+        "duration_s": round((ended - datetime.fromisoformat(started)).total_seconds()) if started else None,
+        "attempts": len(discovery.get("attempts", [])),
+        "settings": _settings(run),
+        "inputs": _inputs(st, [specs[n] for n in payload.get("objects", [])]),
+        "discovery": discovery.get("found", []),
+        "objects": rows,
+        "totals": {k: sum(r.get(k, 0) for r in reports) for k in COUNTS},
         "owner_queue": len(queue),
         "files": files,
     }
     st.write_json("report/report.json", report)
     st.write_bytes("report/rejects.csv", to_csv(rejects).encode("utf-8"))
     st.write_bytes("report/warnings.csv", to_csv(warnings).encode("utf-8"))
-    st.write_bytes("report/owner_queue.csv", csv_text(["email", "name", "records", "objects", "reason"], queue).encode("utf-8"))
+    st.write_bytes("report/owner_queue.csv", csv_text(OWNER_QUEUE_COLUMNS, queue).encode("utf-8"))
     return {"status": report["status"], "report": "report/report.json", "totals": report["totals"]}
 
 
-def _owner_queue(st: Staging, reports: list[dict]) -> list[dict]:
+def _settings(run: RunConfig) -> dict:
+    """The options the run was made with (no credential: those stay in the environment)."""
+    dv = DataverseSettings.from_env(env={**os.environ, "DATAVERSE_URL": run.target})
+    return {"source": run.source, "input": run.input, "target": run.target, "timezone": run.timezone,
+            "date_order": run.date_order, "default_owner": run.default_owner_email, "batch_size": dv.batch_size,
+            "chunk_size": run.chunk_size, "only": run.only, "skip": run.skip, "sample": run.sample,
+            "auto_approve": run.auto_approve, "owners": run.owners}
+
+
+def _inputs(st: Staging, specs: list[ObjectSpec]) -> list[dict]:
+    """Every input file once, as extraction described it (file, bytes, encoding and why, sha256, rows), for
+    the objects that got as far as extraction."""
+    files: dict[str, dict] = {}
+    for spec in specs:
+        summary = obj_path(spec, "extract.json")
+        for f in st.read_json(summary).get("files", []) if st.exists(summary) else []:
+            files.setdefault(f["file"], f)
+    return [files[k] for k in sorted(files)]
+
+
+def _owner_queue(st: Staging, unknown_owners: dict[str, dict[str, int]]) -> list[dict]:
     """Every owner e-mail without an active Dynamics 365 user, with how many records it owns."""
     queue: dict[str, dict] = {}
     if st.exists("owners.json"):
         for q in st.read_json("owners.json")["queue"]:
-            if q["email"]:
-                queue[q["email"]] = {"email": q["email"], "name": q.get("name"), "reason": q["reason"], "records": 0,
-                                     "objects": ""}
-    for r in reports:
-        for email, n in (r.get("unmatched_owners") or {}).items():
+            queue[q["email"]] = {"email": q["email"], "name": q.get("name"), "reason": q["reason"], "records": 0,
+                                 "objects": ""}
+    for name, owners in unknown_owners.items():
+        for email, n in owners.items():
             q = queue.setdefault(email, {"email": email, "name": None, "records": 0, "objects": "",
                                          "reason": "not in the source's user list and no Dynamics 365 user"})
             q["records"] += n
-            q["objects"] = ",".join(filter(None, [q["objects"], r["object"]]))
+            q["objects"] = ",".join(filter(None, [q["objects"], name]))
     return sorted(queue.values(), key=lambda q: (-q["records"], q["email"]))
-
-
-

@@ -60,6 +60,11 @@ async def load_chunk(payload: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="payload")
+async def verify_object(payload: dict) -> dict:
+    return await STEPS["verify_object"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
 async def reconcile_object(payload: dict) -> dict:
     return await STEPS["reconcile_object"](payload)
 

@@ -202,9 +202,13 @@ async def _migrate(args: argparse.Namespace) -> int:
             error = exc
     if status is not None and status.runtime_status != "Completed":
         return _at_gate(st, out, run, status)
-    if run.auto_approve and st.exists("mapping/approval.json"):
-        console.print(f"map approved automatically (--auto-approve): {st.read_json('mapping/approval.json')['hash']}; "
-                      f"review what was applied in {out / 'review.html'}", style="yellow", markup=False)
+    if run.auto_approve and st.exists("mapping/approval.json") and st.exists(SUMMARY):
+        p = st.read_json(SUMMARY)
+        console.print(f"proposed field map: {p.get('columns')} columns of {p.get('objects')} objects, {p.get('unsure')} "
+                      f"unsure, {p.get('custom')} new custom columns, {p.get('lossy')} lossy value maps", markup=False)
+        console.print(f"map approved automatically (--auto-approve, no person reviewed it): "
+                      f"{st.read_json('mapping/approval.json')['hash']}; review what was applied in "
+                      f"{out / 'review.html'}", style="yellow", markup=False)
     report = json.loads(st.read_bytes("report/report.json")) if st.exists("report/report.json") else None
     if report and datetime.fromisoformat(report["ended"]) >= began:  # this run's, not an earlier one's
         for name in report["files"]:

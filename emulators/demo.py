@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("4/4 migrating with `python -m cli migrate`")
         cmd = [sys.executable, "-m", "cli", "migrate", "--source", "worketc-csv", "--input", str(export),
-               "--target", server.base_url, "--out", str(out)]
+               "--target", server.base_url, "--out", str(out), "--auto-approve", "--owners", "use-default"]
         print("    " + " ".join(cmd[1:]))
         code = subprocess.run(cmd, env=env).returncode
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
@@ -86,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         print("the migration did not produce a report", file=sys.stderr)
         return 1
     t = report["totals"]
-    print(f"\n{t['source']} source records: {t['loaded']} loaded ({t['created']} created, {t['updated']} updated), "
+    print(f"\n{t['source']} source records: {t['loaded']} loaded ({t['created']} created, {t['updated']} updated, "
+          f"{t['unchanged']} unchanged), "
           f"{t['rejected']} rejected with a reason, {t['warnings']} values flagged; "
           f"{report['owner_queue']} owners queued. {time.monotonic() - started:.1f} s")
-    print(f"report: {out / 'report.json'}")
+    print(f"report: {out / 'report.json'}; the map it applied: {out / 'mapping.yaml'} (review page "
+          f"{out / 'review.html'}); spot-check sheet: {out / 'spotcheck.xlsx'}")
     return code
 
 

@@ -155,7 +155,11 @@ def map_approved(context: df.DurableOrchestrationContext, run: dict, proposal: d
     approves the proposal at once, as its status and report say.
     """
     if run.get("auto_approve"):
-        yield from activity(context, "approve_map", {"run": run, "hash": proposal["hash"], "by": "--auto-approve"})
+        answer = yield from activity(context, "approve_map", {"run": run, "hash": proposal["hash"],
+                                                              "by": "--auto-approve"})
+        if not answer["approved"]:  # the proposal itself does not validate: a person must edit it
+            raise PermanentFailure({"kind": "map", "message": f"the proposed map cannot be approved as it is: "
+                                                              f"{answer['reason']}"})
         return True
     deadline = context.current_utc_datetime + timedelta(hours=run["approval_hours"])
     refused = None

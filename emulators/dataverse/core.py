@@ -873,7 +873,7 @@ class DataverseCore:
                         want = cast.replace("Microsoft.Dynamics.CRM.", "")
                         cols = [c for c in cols if ATTR_TYPE_META[c.type][0] == want]
                     expand = _parse_expand(q.get("$expand"))
-                    items = [_select_meta(self.attr_meta(t, c, "OptionSet" in expand), q.get("$select"))
+                    items = [_select_meta(self.attr_meta(t, c, "OptionSet" in expand), q.get("$select"), expand)
                              for c in cols]
                     if q.get("$filter"):
                         pred = compile_filter(q["$filter"], lambda n: (lambda r: r.get(n)))
@@ -1216,10 +1216,13 @@ def _parse_expand(text: str | None) -> dict[str, str | None]:
     return out
 
 
-def _select_meta(d: dict, select: str | None) -> dict:
+def _select_meta(d: dict, select: str | None, expanded=()) -> dict:
+    """``$select`` on metadata; what ``$expand`` asked for stays, as OData has it (``$select=LogicalName&
+    $expand=OptionSet`` answers the option set: the Picklist example of
+    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-metadata-web-api)."""
     if not select:
         return d
-    names = {s.strip() for s in select.split(",")}
+    names = {s.strip() for s in select.split(",")} | set(expanded)
     names |= {"MetadataId", "@odata.type"}
     return {k: v for k, v in d.items() if k in names}
 

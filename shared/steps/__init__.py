@@ -8,7 +8,8 @@ never duplicates a Dataverse row (rows are upserted by alternate key anyway).
 
 Phases, in the order a record meets them: :mod:`.discover`, :mod:`.prepare` (schema),
 :mod:`.extract`, :mod:`.owners`, :mod:`.custom_fields`, :mod:`.config` (non-record objects),
-:mod:`.transform`, :mod:`.load`, :mod:`.documents`, :mod:`.reconcile`, :mod:`.report`, :mod:`.spot_check`; a run holds
+:mod:`.transform`, :mod:`.load`, :mod:`.documents`, :mod:`.verify`, :mod:`.reconcile`, :mod:`.report`,
+:mod:`.spot_check`; a run holds
 its staging prefix from start to end with :mod:`.lease`. What they share is public in :mod:`.common`.
 
 Staging layout under ``runs/<run_id>/``::
@@ -18,6 +19,7 @@ Staging layout under ``runs/<run_id>/``::
     objects/<name>/transform/part-NNNNN.jsonl.gz                 rows ready to load {"key","body"}
     objects/<name>/transform/part-NNNNN.json                     transform summary, rejects, warnings
     objects/<name>/load/part-NNNNN.json                          per-row outcomes from Dataverse
+    objects/<name>/verify.json, mismatches.json                  written rows read back and compared (.verify)
     objects/<name>/report.json, loaded_keys.json                 reconciliation
     owners.json, schema/custom_fields.json                       what later objects need
     report/report.json, rejects.csv, warnings.csv, owner_queue.csv
@@ -52,6 +54,7 @@ from .reconcile import reconcile_object
 from .report import final_report
 from .spot_check import spot_check
 from .transform import transform_chunk
+from .verify import verify_object
 
 log = logging.getLogger("migration")
 
@@ -90,6 +93,7 @@ STEPS: dict[str, Step] = {name: permanent_failures_returned(name, step) for name
     "write_inventory": write_inventory,
     "transform_chunk": transform_chunk,
     "load_chunk": load_chunk,
+    "verify_object": verify_object,
     "reconcile_object": reconcile_object,
     "final_report": final_report,
     "spot_check": spot_check,

@@ -111,6 +111,14 @@ def approved_mapping(st: Staging, spec: ObjectSpec) -> ObjectMapping | None:
     return mapping.object(spec.name)
 
 
+def require_approval(st: Staging, run: RunConfig) -> None:
+    """Nothing changes Dynamics 365 (schema or records) before a person approved the run's field map."""
+    if not st.exists(APPROVAL):
+        raise PermanentError(f"run {run.run_id}: the field map is not approved, and nothing is written to Dynamics 365 "
+                             "before it is: approve mapping.yaml (python -m cli migrate ... --approve FILE, or "
+                             "POST /api/migrations/{id}/approve)")
+
+
 def approved_spec(st: Staging, spec: ObjectSpec) -> ObjectSpec:
     """``spec`` as the approved map says (shared.mapping.apply.spec_for), with the option values its new
     Picklist columns have in Dataverse (``picklists.json``, staged by prepare); ``spec`` when no map applies."""

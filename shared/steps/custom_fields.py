@@ -9,7 +9,7 @@ from .. import objects as catalogue_mod
 from ..dataverse import schema
 from ..problems import Problem
 from ..staging import read_chunk, read_manifest
-from .common import (dataverse, ensure_custom_table, obj_path, run_config, spec_of,
+from .common import (dataverse, require_approval, ensure_custom_table, obj_path, run_config, spec_of,
                      staging_for)
 
 
@@ -36,6 +36,7 @@ async def deploy_custom_fields(payload: dict) -> dict:
     run = run_config(payload)
     spec = spec_of(run, payload["object"])
     st = staging_for(run)
+    require_approval(st, run)
     out_name = "schema/custom_fields.json"
     if st.exists(out_name):
         doc = st.read_json(out_name)

@@ -33,13 +33,11 @@ from ..objects import ObjectSpec
 from ..sources import open_source
 from ..staging import Staging
 from .scope import scope, scope_markdown
-from .common import KEY_COLUMN_LENGTH, dataverse, run_config, staging_for
+from .common import APPROVAL, APPROVED_MAP, KEY_COLUMN_LENGTH, dataverse, run_config, staging_for
 
 PROFILES = "mapping/profiles.json"
 METADATA = "mapping/metadata.json"
 PROPOSED = "mapping/proposed.yaml"
-APPROVED = "mapping/approved.yaml"
-APPROVAL = "mapping/approval.json"
 SUMMARY = "mapping/proposal.json"
 OWNER_RECORDS = "mapping/owner_records.json"
 SCOPE = "mapping/scope.json"
@@ -167,6 +165,10 @@ def with_engine_columns(table: TargetTable, spec: ObjectSpec, logical_name: str)
     which prepare creates after approval."""
     have = {c.logical_name for c in table.columns}
     extra = [TargetColumn(spec.key_column, "String", max_length=KEY_COLUMN_LENGTH, custom=True)]
+    if spec.custom_table and spec.custom_table[0].lower() == logical_name:  # the table prepare creates
+        # with its primary name column, as schema.ensure_table makes it (<prefix>_name, 200 characters)
+        extra.append(TargetColumn(f"{logical_name.split('_', 1)[0]}_name", "String", max_length=200,
+                                  required="ApplicationRequired", custom=True, primary_name=True))
     for c in spec.columns:
         if c.table in (None, logical_name):
             extra.append(TargetColumn(c.logical_name, c.type, max_length=c.max_length, options=tuple(c.options),
@@ -212,11 +214,8 @@ async def approve_map(payload: dict) -> dict:
     run = run_config(payload)
     st = staging_for(run)
     wanted, by = payload.get("hash"), payload.get("by") or "approver"
-    if st.exists(APPROVAL):
-        done = st.read_json(APPROVAL)
-        if done["hash"] == wanted:
-            return {"approved": True, "hash": wanted}
-        return {"approved": False, "reason": f"this run already applies the map {done['hash']}"}
+    if st.exists(APPROVAL):  # the run passed its gate before (a replay, a resumed run): one approval per run
+        return {"approved": True, "hash": st.read_json(APPROVAL)["hash"]}
     proposed_hash = st.read_json(SUMMARY)["hash"]
     candidates = [PROPOSED] + ([submitted_name(wanted)] if isinstance(wanted, str) and wanted else [])
     for name in candidates:
@@ -228,7 +227,7 @@ async def approve_map(payload: dict) -> dict:
             continue
         if errors:
             return {"approved": False, "reason": "; ".join(str(e) for e in errors[:3])}
-        st.write_bytes(APPROVED, text.encode("utf-8"))
+        st.write_bytes(APPROVED_MAP, text.encode("utf-8"))
         st.write_bytes("report/mapping.yaml", text.encode("utf-8"))
         st.write_json(APPROVAL, {"hash": wanted, "by": by, "at": datetime.now(timezone.utc).isoformat(),
                                  "edited": wanted != proposed_hash})

@@ -16,7 +16,7 @@ from ..dataverse.client import DataverseClient
 from ..errors import PermanentError
 from ..objects import ObjectSpec
 from ..staging import Staging
-from .common import (approved_mapping, approved_spec, dataverse, effective_spec, ensure_columns_and_key,
+from .common import (require_approval, approved_mapping, approved_spec, dataverse, effective_spec, ensure_columns_and_key,
                      ensure_custom_table, obj_path, run_config, spec_of, staging_for)
 
 #: a column the engine would create with the key's type may be an existing column of one of these types,
@@ -33,6 +33,7 @@ async def prepare_object(payload: dict) -> dict:
         return {"object": spec.name, "prepared": False}
     specs = catalogue_mod.catalogue(run.source)
     st = staging_for(run)
+    require_approval(st, run)
     done: dict = {"object": spec.name, "prepared": True, "placeholders": []}
     async with dataverse(run) as dv:
         await ensure_custom_table(dv, spec)

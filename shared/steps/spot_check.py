@@ -10,28 +10,20 @@ table reads what Dataverse holds now. The result is ``report/spotcheck.xlsx`` an
 ``report/spotcheck.csv`` (:mod:`shared.spotcheck`); the step returns counts only.
 
 How values compare:
-- plain columns: equal as values (numbers numerically, date-times as instants, text exactly);
+- plain columns: equal as values (:func:`.readback.same`: numbers numerically, date-times as instants,
+  text exactly);
 - lookups are compared, not skipped: the value sent binds a source id (``/accounts(wtc_sourceid='7')``)
-  or a GUID (owners, currencies); the value found is the lookup's GUID (``_<column>_value``), which is
-  resolved to the source id of the record it points at by reading that record's key column. The
-  lookup's column is the navigation property's name less its ``_<target table>`` (and ``_<own table>``)
-  suffix, as Dataverse names the navigation properties of multi-table lookups
-  (``parentcustomerid_account``, ``regardingobjectid_incident_email``; learn.microsoft.com/power-apps/
-  developer/data-platform/webapi/associate-disassociate-entities-using-web-api), and the GUID it sets is
-  read as ``_<column>_value`` (the navigation property's ReferentialConstraint, learn.microsoft.com/
-  power-apps/developer/data-platform/webapi/web-api-navigation-properties); the candidate must be a
-  lookup column of the table's metadata. A navigation property whose column cannot be found that way is
-  listed as "lookup: not compared" with the reason;
+  or a GUID (owners, currencies); the value found is the lookup's GUID (``_<column>_value``, the column
+  found as :func:`.readback.lookup_column` says), which is resolved to the source id of the record it
+  points at by reading that record's key column. A navigation property whose column cannot be found
+  that way is listed as "lookup: not compared" with the reason;
 - collections (an e-mail's activity parties) are rows of their own table, listed as not compared.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import random
-import re
-from datetime import datetime
 from typing import Any
 
 from .. import objects as catalogue_mod
@@ -45,12 +37,11 @@ from ..spotcheck import SpotRow, write_sheet
 from ..staging import Staging, read_chunk, read_manifest
 from ..transform import CustomColumn
 from .common import dataverse, effective_spec, obj_path, run_config, staging_for
+from .readback import binds as _binds, bound as _bound, lookup_column, same as _same, table_of_set
 
 PER_OBJECT = range(25, 51)
 IN_CHUNK = 50  # values per In(...) query (URLs stay short whatever the keys)
 XLSX, CSV = "report/spotcheck.xlsx", "report/spotcheck.csv"
-LOOKUP_TYPES = {"Lookup", "Customer", "Owner"}
-_BIND = re.compile(r"^/?(\w+)\((?:(\w+)='((?:[^']|'')*)'|([0-9a-fA-F-]{36}))\)$")
 
 
 async def spot_check(payload: dict) -> dict:
@@ -63,8 +54,7 @@ async def spot_check(payload: dict) -> dict:
                             f"{PER_OBJECT.stop - 1}; give how many loaded records to check per object")
     st = staging_for(run)
     specs = catalogue_mod.catalogue(run.source)
-    sets = {catalogue_mod.entity_set(t): t for s in specs.values() for t in s.tables}
-    sets.update({v: k for k, v in catalogue_mod.ENTITY_SETS.items()})
+    sets = table_of_set(specs)
     rows: list[SpotRow] = []
     missing = 0
     async with dataverse(run) as dv:
@@ -118,22 +108,6 @@ def _custom_columns(st: Staging, spec: ObjectSpec) -> list[CustomColumn]:
             if c.object == spec.custom_fields_object]
 
 
-def _same(sent: Any, found: Any) -> bool:
-    """Equal as Dataverse values: empty is empty, numbers numerically, date-times as instants."""
-    if sent in (None, "") or found in (None, ""):
-        return sent in (None, "") and found in (None, "")
-    if isinstance(sent, bool) or isinstance(found, bool):
-        return sent is found
-    if isinstance(sent, (int, float)) and isinstance(found, (int, float)):
-        return math.isclose(sent, found, rel_tol=1e-12, abs_tol=1e-9)
-    if isinstance(sent, str) and isinstance(found, str) and sent != found and "T" in sent and "T" in found:
-        try:
-            return datetime.fromisoformat(sent) == datetime.fromisoformat(found)
-        except ValueError:
-            return False
-    return sent == found
-
-
 class _Checker:
     """Compares the sampled rows of one object with what Dataverse holds: per table one ``In`` query by
     alternate key for the records, and per target table one by primary id for the records their
@@ -160,14 +134,6 @@ class _Checker:
                         return lk.source
         return self.fields.get(name, "")
 
-    def lookup_column(self, bind: str, table: str, entity_set: str, columns: dict[str, str]) -> str | None:
-        """The lookup column a navigation property sets (see the module docstring), or None."""
-        nav, target = bind.removesuffix("@odata.bind").lower(), self.sets.get(entity_set, "")
-        for candidate in (nav, nav.removesuffix(f"_{target}_{table}"), nav.removesuffix(f"_{target}")):
-            if columns.get(candidate) in LOOKUP_TYPES:
-                return candidate
-        return None
-
     async def rows(self, sent: dict[str, dict], source: dict[str, dict]) -> tuple[list[SpotRow], int]:
         """The sheet rows of the sampled records, and how many of them Dataverse does not have."""
         by_table: dict[str, list[dict]] = {}
@@ -178,7 +144,7 @@ class _Checker:
         for table, group in by_table.items():
             ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(self.spec, table))
             columns = await schema.existing_attributes(self.dv, table)
-            binds = {name: self.lookup_column(name, table, m[1], columns) for r in group
+            binds = {name: lookup_column(name, table, self.sets.get(m[1], ""), columns) for r in group
                      for name, m in _binds(r["body"]).items()}
             select = {ref.primary_id, ref.key_column, *(f"_{c}_value" for c in binds.values() if c)}
             select |= {n for r in group for n, v in r["body"].items() if n in columns and not isinstance(v, list)}
@@ -252,14 +218,3 @@ class _Checker:
                     value = rec.get(key_column)
                     out[(entity_set, rec[ref.primary_id])] = decode_key(value) if value else None
         return out
-
-
-def _binds(body: dict) -> dict[str, re.Match]:
-    """The body's ``@odata.bind`` entries that bind one record, parsed (entity set, key column, key | GUID)."""
-    return {name: m for name, value in body.items()
-            if name.endswith("@odata.bind") and isinstance(value, str) and (m := _BIND.match(value))}
-
-
-def _bound(m: re.Match) -> str:
-    """What a bind names: the source id it binds by, or the GUID."""
-    return decode_key(m[3].replace("''", "'")) if m[3] is not None else m[4].lower()

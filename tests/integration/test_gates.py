@@ -130,3 +130,14 @@ async def test_the_owner_gate_waits_for_the_administrator_and_resumes(monkeypatc
     assert owned, "the newly provisioned owner owns their deals"
     owners = json.loads((tmp_path / "s" / "runs" / "owners" / "owners.json").read_text())
     assert owners["default_owner_decision"]["by"] == "admin"
+
+
+async def test_schema_steps_refuse_to_write_before_the_map_is_approved(monkeypatch, sample_export, tmp_path):
+    """The gate's second line: a prepare or custom-field step reached without an approval writes nothing."""
+    env = await make_env(monkeypatch, sample_export)
+    seen = record_methods(env)
+    run = run_config(sample_export, str(tmp_path / "s"), run_id="ungated").model_dump()
+    for step, obj in (("prepare_object", "company"), ("deploy_custom_fields", "custom_field")):
+        result = await STEPS[step]({"run": run, "object": obj})
+        assert "the field map is not approved" in result["failure"]["message"]
+    assert not seen

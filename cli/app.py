@@ -88,14 +88,15 @@ class Progress:
 
 def report_table(report: dict) -> Table:
     t = Table(title=f"reconciliation: run {report['run_id']} ({report['status']})")
-    counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "warnings")
+    counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "warnings", "verified",
+              "mismatched", "missing")
     cols = ("object", "table", *counts, "status")
     for c in cols:
         t.add_column(c, justify="right" if c in counts else "left")
     for o in report["objects"]:
         t.add_row(*(str(o.get(c) if o.get(c) is not None else "") for c in cols))
     tot = report["totals"]
-    t.add_row("total", "", *(str(tot[c]) for c in counts), "", style="bold")
+    t.add_row("total", "", *(str(tot.get(c, "")) for c in counts), "", style="bold")
     return t
 
 

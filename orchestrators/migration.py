@@ -231,6 +231,9 @@ def _migrate_object(context: df.DurableOrchestrationContext, job: dict):
             context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": t["chunk"]})
             for t in transformed if t["chunk"]
         ])
+        # every written row read back and compared field by field, before the next wave starts
+        status("verifying")
+        yield from activity(context, "verify_object", job)
     else:
         status(PIPELINE_ACTIVITY[spec.pipeline])
         yield from activity(context, PIPELINE_ACTIVITY[spec.pipeline], job)

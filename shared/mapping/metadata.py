@@ -151,11 +151,9 @@ class TargetTable:
         """From the ``value`` of ``EntityDefinitions(LogicalName='<table>')/Attributes``; calling this again
         with the Picklist cast's answer (``$expand=OptionSet``) is what fills in the option labels, so
         several answers may be chained: later attributes of the same name replace earlier ones."""
-        by_name: dict[str, TargetColumn] = {}
-        for a in attributes:
-            col = TargetColumn.from_attribute(a)
-            prev = by_name.get(col.logical_name)
-            if prev is not None and not col.options and prev.options:
-                col = TargetColumn(**{**col.__dict__, "options": prev.options})
-            by_name[col.logical_name] = col
+        raw: dict[str, dict] = {}
+        for a in attributes:  # a cast's answer ($select=LogicalName&$expand=OptionSet) adds to the base one
+            name = a.get("LogicalName")
+            raw[name] = {**raw.get(name, {}), **{k: v for k, v in a.items() if v is not None}}
+        by_name = {name: TargetColumn.from_attribute(a) for name, a in raw.items()}
         return cls(logical_name, tuple(by_name.values()))

@@ -274,9 +274,13 @@ def custom_column(p: ColumnProfile | None) -> tuple[str, CustomColumn, str]:
     return "string", CustomColumn("String", _bucket(longest, STRING_SIZES)), f"text up to {longest} characters"
 
 
-def custom_name(header: str, prefix: str, taken: set[str]) -> str:
+def custom_base(header: str, prefix: str) -> str:
     slug = re.sub(r"[^0-9a-z]+", "", fold(header)).encode("ascii", "ignore").decode() or "column"
-    base = (prefix + slug)[:CUSTOM_NAME_CHARS]
+    return (prefix + slug)[:CUSTOM_NAME_CHARS]
+
+
+def custom_name(header: str, prefix: str, taken: set[str]) -> str:
+    base = custom_base(header, prefix)
     name, n = base, 2
     while name in taken:
         name = f"{base[:CUSTOM_NAME_CHARS - len(str(n))]}{n}"
@@ -391,9 +395,12 @@ def propose_object(defaults: ObjectDefaults, table: TargetTable, profile: TableP
     notes = _assign_by_name(headers, pending, cols, table, prof, slots)
 
     taken = {c.logical_name for c in table.columns} | claimed | {e.target for es in slots for e in es if e.target}
+    # custom columns an earlier run created for these headers: used again, never a second copy (<name>2)
+    reusable = {c.logical_name for c in table.columns if c.custom} - claimed - {
+        e.target for es in slots for e in es if e.target}
     for i in pending:
         if not slots[i]:
-            slots[i].append(_custom(headers[i], prof(headers[i]), d, taken, table, notes.get(i)))
+            slots[i].append(_custom(headers[i], prof(headers[i]), d, taken, table, notes.get(i), reusable))
     return ObjectMapping(d.name, d.file, d.table, [e for es in slots for e in es], d.engine_columns)
 
 
@@ -484,9 +491,15 @@ def _by_name(header: str, c: _Candidate, rivals: list[_Candidate], p: ColumnProf
 
 
 def _custom(header: str, p: ColumnProfile | None, d: ObjectDefaults, taken: set[str], table: TargetTable,
-            note: tuple[str, float] | None) -> Entry:
+            note: tuple[str, float] | None, reusable: set[str] = frozenset()) -> Entry:
     if p is not None and not p.filled:
         return Entry(header, None, "skip", 1.0, "sure", f"empty in all {p.rows} rows: nothing to carry")
+    existing = table.column(custom_base(header, d.custom_prefix))
+    if existing is not None and existing.logical_name in reusable:
+        reusable.discard(existing.logical_name)
+        e = Entry(header, existing.logical_name, kind_for(existing))
+        return _finish(e, 0.9, f"the custom column {existing.logical_name} that a migration created before for "
+                               f"{header!r}", p, existing)
     name = custom_name(header, d.custom_prefix, taken)
     kind, col, how = custom_column(p)
     e = Entry(header, name, kind, custom=col)

@@ -21,8 +21,11 @@ from ..run import RunConfig
 from ..staging import Staging
 from .common import APPROVAL, approved_spec, obj_path, run_config, staged_rows, staging_for
 from .discover import DISCOVERY
+from .verify import MISMATCH_COLUMNS, mismatch_rows
 
 COUNTS = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "sampled_out", "warnings")
+#: field-level verification after each object's load (shared/steps/verify.py)
+VERIFY_COUNTS = ("verified", "mismatched", "missing", "modified_after_load")
 #: what the run wrote beside the report for people, listed when present: the map it applied and its
 #: review page, the scope document, the spot-check sheet
 BESIDE = ("mapping.yaml", "review.html", "scope.md", "spotcheck.xlsx", "spotcheck.csv")
@@ -58,8 +61,14 @@ async def final_report(payload: dict) -> dict:
             files += st.read_json(obj_path(spec, "result.json"))["files"]
     queue = _owner_queue(st, unknown_owners)
     notes = {r["object"]: approved_spec(st, specs[r["object"]]).notes for r in reports}  # as the map applied them
+    verified = {n: st.read_json(obj_path(specs[n], "verify.json")) for n in done
+                if st.exists(obj_path(specs[n], "verify.json"))}
+    mismatches = [row for n in done for row in mismatch_rows(st, specs[n])]
+    st.write_bytes("report/mismatches.csv", csv_text(MISMATCH_COLUMNS, mismatches).encode("utf-8"))
+    files.append("mismatches.csv")
     rows = [{"object": r["object"], "table": r["table"], "status": "reconciled" if r["balanced"] else "unbalanced",
              **{k: r.get(k, 0) for k in COUNTS},
+             **{k: verified[r["object"]].get(k, 0) for k in VERIFY_COUNTS if r["object"] in verified},
              **({"notes": list(notes[r["object"]])} if notes[r["object"]] else {})}
             for r in reports]
     rows += [{"object": n, "table": ", ".join(specs[n].tables) or None, "status": "not done"}
@@ -89,7 +98,8 @@ async def final_report(payload: dict) -> dict:
         "inputs": _inputs(st, [specs[n] for n in payload.get("objects", [])]),
         "discovery": discovery.get("found", []),
         "objects": rows,
-        "totals": {k: sum(r.get(k, 0) for r in reports) for k in COUNTS},
+        "totals": {**{k: sum(r.get(k, 0) for r in reports) for k in COUNTS},
+                   **{k: sum(v.get(k, 0) for v in verified.values()) for k in VERIFY_COUNTS}},
         "owner_queue": len(queue),
         "files": files,
     }

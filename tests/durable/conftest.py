@@ -27,7 +27,7 @@ class FakeMigration:
             **{activity: self.nothing for activity in PIPELINE_ACTIVITY.values()},
             "reconcile_object": self.reconcile, "final_report": self.final_report,
             "acquire_run_lease": self.nothing, "release_run_lease": self.nothing,
-            "propose_map": self.propose, "approve_map": self.approve, "owner_gate": self.owner_gate, "spot_check": self.nothing}.items()}
+            "propose_map": self.propose, "approve_map": self.approve, "owner_gate": self.owner_gate, "spot_check": self.nothing, "verify_object": self.nothing}.items()}
 
     def _step(self, name, fn):
         async def step(payload):

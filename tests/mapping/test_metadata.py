@@ -46,3 +46,14 @@ def test_labels_boolean_option_sets_and_chained_answers():
     assert t.column("emailaddress1").format == "Email" and t.column("birthdate").date_only
     later_without_options = TargetTable.from_attributes("account", picklists + plain)
     assert later_without_options.column("industrycode").options == ((7, "Beratung"),)
+
+
+def test_a_cast_answer_with_select_adds_options_and_keeps_the_base_answer():
+    """``Attributes/...PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet`` answers the name and
+    the options only: merged onto the base answer, the type and the custom flag stay (a rerun's proposal
+    otherwise took an existing custom column for a new one and proposed a second copy)."""
+    base = [{"LogicalName": "wtc_dealtype", "AttributeType": "Picklist", "IsCustomAttribute": True}]
+    cast = [{"LogicalName": "wtc_dealtype", "OptionSet": {"Options": [
+        {"Value": 100000000, "Label": {"UserLocalizedLabel": {"Label": "New"}}}]}}]
+    col = TargetTable.from_attributes("opportunity", base + cast).column("wtc_dealtype")
+    assert (col.type, col.custom, col.options) == ("Picklist", True, ((100000000, "New"),))

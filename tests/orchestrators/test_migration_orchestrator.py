@@ -122,13 +122,13 @@ def test_migrate_object_fans_out_transform_and_load_per_chunk():
         "extract_object": {"chunks": chunks, "staged": 15, "source": 16, "rejected": 1},
         "transform_chunk": lambda p: {"chunk": {"name": p["chunk"]["name"].replace("extract", "transform")},
                                       "rows": 5, "rejected": 0},
-        "load_chunk": {"created": 5, "updated": 0, "rejected": 0},
+        "load_chunk": {"created": 5, "updated": 0, "rejected": 0}, "verify_object": {"verified": 15},
         "reconcile_object": {"object": "company", "source": 16, "loaded": 15, "rejected": 1, "balanced": True},
     })
     report = drive(registered("migrate_object"), fake.build())
     names = [n for n, _ in fake.calls]
     assert names == ["prepare_object", "extract_object", *["transform_chunk"] * 3, *["load_chunk"] * 3,
-                     "reconcile_object"]
+                     "verify_object", "reconcile_object"]
     loads = [p["chunk"]["name"] for n, p in fake.calls if n == "load_chunk"]
     assert all("/transform/" in n for n in loads)
     assert report["balanced"] is True
@@ -139,7 +139,7 @@ def test_migrate_object_skips_load_of_a_chunk_that_transformed_to_nothing():
     fake = FakeContext({"run": RUN, "object": "company"}, {
         "prepare_object": {}, "extract_object": {"chunks": chunks, "staged": 1},
         "transform_chunk": {"chunk": None, "rows": 0, "rejected": 1},
-        "load_chunk": {}, "reconcile_object": {"balanced": True},
+        "load_chunk": {}, "verify_object": {}, "reconcile_object": {"balanced": True},
     })
     drive(registered("migrate_object"), fake.build())
     assert "load_chunk" not in [n for n, _ in fake.calls]
@@ -187,10 +187,11 @@ def test_every_activity_an_object_names_exists():
 def test_migrate_object_with_zero_records_fans_out_over_nothing():
     fake = FakeContext({"run": RUN, "object": "company"}, {
         "prepare_object": {}, "extract_object": {"chunks": [], "staged": 0},
-        "load_chunk": {}, "reconcile_object": {"object": "company", "source": 0, "balanced": True},
+        "load_chunk": {}, "verify_object": {"verified": 0},
+        "reconcile_object": {"object": "company", "source": 0, "balanced": True},
     })
     report = drive(registered("migrate_object"), fake.build())
-    assert [n for n, _ in fake.calls] == ["prepare_object", "extract_object", "reconcile_object"]
+    assert [n for n, _ in fake.calls] == ["prepare_object", "extract_object", "verify_object", "reconcile_object"]
     assert report["balanced"] is True
     assert {"object": "company", "phase": "loading", "chunks": 0} in fake.statuses
 

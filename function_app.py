@@ -69,12 +69,24 @@ class StartRequest(RunOptions):
 def run_from_request(body: Any, env: Mapping[str, str]) -> RunConfig:
     """The run a request asks for, its endpoints taken from the app settings ``env``."""
     request = StartRequest.model_validate(body)
+    if request.auto_approve:
+        raise RequestRefused("auto_approve", "-", "a run started over HTTP waits for a person to approve its field "
+                             "map (POST /api/migrations/{id}/approve); auto_approve is for the local demo only")
     target = TARGETS.pick(request.target, env)
     input_ = INPUTS[request.source].pick(request.input, env)
     options = request.model_dump(exclude={"run_id", "target", "input", "staging"})
     return RunConfig.model_validate({
         **options, "target": target, "input": input_, "staging": STAGINGS.pick(request.staging, env),
+        "approval_hours": _deadline_hours(env),
         "run_id": request.run_id or RunConfig.derive_run_id(request.source, input_, target)})
+
+
+def _deadline_hours(env: Mapping[str, str]) -> int:
+    """MAP_APPROVAL_DEADLINE_HOURS: how long a run waits for its map's approval (default 168, 7 days)."""
+    value = env.get("MAP_APPROVAL_DEADLINE_HOURS", "168")
+    if not value.isdigit() or not 1 <= int(value) <= 720:
+        raise SettingsError(f"MAP_APPROVAL_DEADLINE_HOURS={value!r} is not a number of hours from 1 to 720")
+    return int(value)
 
 
 def _json(body: dict, status: int) -> func.HttpResponse:

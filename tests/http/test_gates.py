@@ -100,3 +100,19 @@ async def test_the_owner_gate_takes_use_default_owner(proposed):
 async def test_an_unknown_run_is_a_404(host, settings):
     r = await call("migration_map", request("GET", "migrations/nope-run/map", instance_id="nope-run"))
     assert r.status_code == 404
+
+
+async def test_a_run_started_over_http_cannot_skip_the_approval(host, settings):
+    r = await call("start_migration", request("POST", "migrations", {"source": "worketc-csv", "auto_approve": True}))
+    assert r.status_code == 400 and body_of(r)["field"] == "auto_approve"
+    assert not host.started
+
+
+async def test_the_approval_deadline_comes_from_the_app_setting(host, settings, monkeypatch):
+    monkeypatch.setenv("MAP_APPROVAL_DEADLINE_HOURS", "48")
+    r = await call("start_migration", request("POST", "migrations", {"source": "worketc-csv"}))
+    assert r.status_code == 202, body_of(r)
+    assert host.started[0]["input"]["approval_hours"] == 48
+    monkeypatch.setenv("MAP_APPROVAL_DEADLINE_HOURS", "a week")
+    r = await call("start_migration", request("POST", "migrations", {"source": "worketc-csv", "run_id": "other-run"}))
+    assert r.status_code == 500 and "MAP_APPROVAL_DEADLINE_HOURS" in body_of(r)["error"]

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 
 from .. import objects as catalogue_mod
 from ..problems import csv_text
-from .common import dataverse, run_config, staging_for
+from .common import run_config, staging_for
 from .mapping import OWNER_RECORDS
-from .owners import resolve_owners
+from .owners import dynamics_users, resolve_owners
 
 OWNERS = "owners.json"
 QUEUE_COLUMNS = ("email", "name", "records", "objects", "reason")
@@ -36,10 +36,10 @@ async def owner_gate(payload: dict) -> dict:
     listed = {q["email"]: q for q in doc["queue"] if q.get("email")}
     unknown = [e for e in records if e not in doc["owners"] and e not in listed]
     if unknown:  # owners the records name that the source's user list does not: match them too
-        active = await _active_users(run)
+        active, _ = await dynamics_users(run)
         for email in unknown:
             if email in active:
-                doc["owners"][email] = active[email]
+                doc["owners"][email] = active[email]["id"]
             else:
                 listed[email] = {"email": email, "name": None,
                                  "reason": "not in the source's user list, and no active Dynamics 365 user has "
@@ -56,12 +56,3 @@ async def owner_gate(payload: dict) -> dict:
     st.write_bytes("report/owner_queue.csv", csv_text(QUEUE_COLUMNS, queue).encode("utf-8"))
     return {"unmatched": len(queue), "matched": len(doc["owners"])}
 
-
-async def _active_users(run) -> dict[str, str]:
-    active: dict[str, str] = {}
-    async with dataverse(run) as dv:
-        async for u in dv.get_all("systemusers", select=["systemuserid", "internalemailaddress", "isdisabled"]):
-            email = (u.get("internalemailaddress") or "").strip().lower()
-            if email and not u.get("isdisabled"):
-                active[email] = u["systemuserid"]
-    return active

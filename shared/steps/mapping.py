@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
-from typing import Any
 
 from .. import objects as catalogue_mod
 from ..mapping import (MappingFile, TableProfile, TargetColumn, TargetTable, check_text, defaults_from_spec, dump,
@@ -236,6 +235,3 @@ async def approve_map(payload: dict) -> dict:
             "reason": f"no map with hash {wanted} was proposed or submitted for this run (the proposal's hash is "
                       f"{proposed_hash}): approve that hash, or submit the edited map with the approval"}
 
-
-def approval(st: Staging) -> dict[str, Any] | None:
-    return st.read_json(APPROVAL) if st.exists(APPROVAL) else None

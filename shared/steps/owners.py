@@ -30,18 +30,7 @@ async def resolve_owners(payload: dict) -> dict:
     st = staging_for(run)
     if st.exists("owners.json"):
         return _owner_summary(st.read_json("owners.json"))
-    async with dataverse(run) as dv:
-        active: dict[str, dict] = {}
-        disabled: set[str] = set()
-        async for u in dv.get_all("systemusers", select=["systemuserid", "internalemailaddress", "fullname",
-                                                         "isdisabled"]):
-            email = (u.get("internalemailaddress") or "").strip().lower()
-            if not email:
-                continue
-            if u.get("isdisabled"):
-                disabled.add(email)
-            else:
-                active[email] = {"id": u["systemuserid"], "fullname": u.get("fullname")}
+    active, disabled = await dynamics_users(run)
     owners: dict[str, str] = {}
     queue: list[dict] = []
     problems: list[dict] = []
@@ -73,6 +62,24 @@ async def resolve_owners(payload: dict) -> dict:
     st.write_json("owners.json", doc)
     st.write_json(obj_path(spec, "result.json"), {"loaded": matched, "queued": len(queue), "problems": problems})
     return _owner_summary(doc)
+
+
+async def dynamics_users(run) -> tuple[dict[str, dict], set[str]]:
+    """Dynamics 365 users by e-mail (``internalemailaddress``, lower case): the active ones
+    (``{"id", "fullname"}``) and the e-mails of disabled ones."""
+    active: dict[str, dict] = {}
+    disabled: set[str] = set()
+    async with dataverse(run) as dv:
+        async for u in dv.get_all("systemusers", select=["systemuserid", "internalemailaddress", "fullname",
+                                                         "isdisabled"]):
+            email = (u.get("internalemailaddress") or "").strip().lower()
+            if not email:
+                continue
+            if u.get("isdisabled"):
+                disabled.add(email)
+            else:
+                active[email] = {"id": u["systemuserid"], "fullname": u.get("fullname")}
+    return active, disabled
 
 
 def _owner_summary(doc: dict) -> dict:

@@ -89,6 +89,16 @@ def _deadline_hours(env: Mapping[str, str]) -> int:
     return int(value)
 
 
+def _body(req: func.HttpRequest, empty: Any = None) -> Any:
+    """The request's JSON body (``empty`` when there is none; None when it is not JSON): callers check its shape."""
+    if not req.get_body():
+        return empty
+    try:
+        return req.get_json()
+    except ValueError:
+        return None
+
+
 def _json(body: dict, status: int) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
@@ -111,10 +121,7 @@ async def _in_progress(client: df.DurableOrchestrationClient, instance_id: str) 
 @app.route(route="migrations", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def start_migration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        body = req.get_json()
-    except ValueError:
-        body = None
+    body = _body(req)
     if not isinstance(body, dict):
         return _json({"error": "the body must be a JSON object with the run's settings"}, 400)
     try:
@@ -220,10 +227,7 @@ async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchest
         return missing
     if _phase(status) != "awaiting_map_approval":
         return _json({"error": f"run {run.run_id} is not waiting for a map approval (phase {_phase(status)})"}, 409)
-    try:
-        body = req.get_json()
-    except ValueError:
-        body = None
+    body = _body(req)
     if not isinstance(body, dict) or not (isinstance(body.get("hash"), str) or isinstance(body.get("map"), str)):
         return _json({"error": 'the body must be {"hash": "sha256:..."} or {"map": "<the edited mapping.yaml>"}'}, 400)
     content_hash = body.get("hash")
@@ -249,10 +253,7 @@ async def resolve_migration_owners(req: func.HttpRequest, client: df.DurableOrch
         return missing
     if _phase(status) != "awaiting_owners":
         return _json({"error": f"run {run.run_id} is not waiting at the owner gate (phase {_phase(status)})"}, 409)
-    try:
-        body = req.get_json() if req.get_body() else {}
-    except ValueError:
-        body = None
+    body = _body(req, empty={})
     if not isinstance(body, dict) or not isinstance(body.get("use_default_owner", False), bool):
         return _json({"error": 'the body must be {} or {"use_default_owner": true}'}, 400)
     await client.raise_event(run.run_id, OWNERS_RESOLVED, {"use_default_owner": body.get("use_default_owner", False),

@@ -1,21 +1,4 @@
-"""Fixtures of the CLI tests: the failure tests' export and emulated environment."""
+"""Fixtures of the CLI tests: the failure tests' export and emulated environment, shared with them."""
 
-from __future__ import annotations
+from tests.failures.conftest import environment, export  # noqa: F401 - fixtures, used by name
 
-from pathlib import Path
-
-import pytest
-
-from tests.failures.helpers import Environment, make_export
-
-
-@pytest.fixture(scope="session")
-def export(tmp_path_factory) -> Path:
-    return make_export(tmp_path_factory.mktemp("worketc"))
-
-
-@pytest.fixture
-def environment(monkeypatch, export):
-    env = Environment(monkeypatch, export)
-    yield env
-    env.close()

@@ -30,11 +30,15 @@ from pydantic import ConfigDict, ValidationError
 from activities.migration import bp as activities_bp
 from orchestrators.migration import MAP_APPROVED, OWNERS_RESOLVED
 from orchestrators.migration import bp as orchestrators_bp
+from shared import telemetry
 from shared.errors import SettingsError
 from shared.run import RUN_ID_PATTERN, RunConfig, RunId, RunOptions
 from shared.staging import open_staging
 from shared.steps.mapping import submit_map
 from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRefused, mask_secrets
+
+# Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared.telemetry: ids and counts only)
+telemetry.configure()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)

@@ -1,7 +1,8 @@
 """Where an HTTP client's bytes go.
 
 Every remote client in this library (Dataverse, Microsoft Graph, work4all GraphQL) builds its
-``httpx.AsyncClient`` through :func:`async_client`. In production that is a plain pooled client.
+``httpx.AsyncClient`` through :func:`async_client`. In production that is a plain pooled client, its
+requests traced by :class:`shared.telemetry.TracedTransport`.
 Tests and the local demo register a transport for a base URL (for instance an emulator's ASGI app
 through ``httpx.ASGITransport``) and the client code stays the same: it never knows what is on the
 other side of its transport.
@@ -14,6 +15,8 @@ import threading
 from typing import Callable
 
 import httpx
+
+from .telemetry import TracedTransport
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
@@ -61,12 +64,11 @@ def async_client(
 ) -> httpx.AsyncClient:
     """A keep-alive pooled HTTP/1.1 client for ``base_url`` (or its registered transport)."""
     transport = transport_for(base_url)
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    kwargs: dict = dict(base_url=base_url, timeout=httpx.Timeout(timeout), headers=headers or {})
-    if transport is not None:
-        kwargs["transport"] = transport
-    else:
-        kwargs["limits"] = limits
+    if transport is None:
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         # httpx 0.28 wants an SSLContext rather than a CA file path.
-        kwargs["verify"] = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-    return httpx.AsyncClient(**kwargs)
+        transport = httpx.AsyncHTTPTransport(
+            limits=limits, verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify)
+    # one span per request, with the path's template only (shared.telemetry)
+    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), headers=headers or {},
+                             transport=TracedTransport(transport))

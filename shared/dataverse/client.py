@@ -44,6 +44,7 @@ from urllib.parse import quote
 import httpx
 
 from shared import http as shared_http
+from shared import telemetry
 from shared.auth import AuthError, TokenProvider, token_provider_from_settings
 from shared.errors import AccessError, SettingsError
 
@@ -626,11 +627,13 @@ class DataverseClient:
                             429, f"throttled {throttles} times; last: {code} {message}", method=method, url=_short_url(url)
                         )
                     self.metrics.retries += 1
+                    telemetry.retried("dataverse", "throttled")
                     continue  # _acquire waits for a lane that is not paused
                 if status == 401 and not reauth and hasattr(lane.provider, "invalidate"):
                     reauth = True
                     lane.provider.invalidate()  # type: ignore[attr-defined]
                     self.metrics.retries += 1
+                    telemetry.retried("dataverse", "reauth")
                     continue
                 if status in (401, 403):
                     self.metrics.error_answers += 1
@@ -658,6 +661,7 @@ class DataverseClient:
                     url=_short_url(url),
                 )
             self.metrics.retries += 1
+            telemetry.retried("dataverse", "server_error" if resp is not None else "network")
             delay = self._backoff(attempts, retry_after or 0.0)
             log.info("dataverse %s %s failed (%s); retry %d in %.2fs", method, _short_url(url)[:120], failure, attempts, delay)
             await asyncio.sleep(delay)

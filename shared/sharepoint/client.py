@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared import telemetry
 from shared.http import async_client
 
 from .quickxorhash import QuickXorHash
@@ -270,6 +271,8 @@ class SharePointClient:
         base_headers = dict(kwargs.pop("headers", None) or {})
         refreshed, waited = False, 0.0
         for attempt in range(self.max_retries + 1):
+            if attempt:
+                telemetry.retried("graph", "retry")
             headers = dict(base_headers)
             if authenticated:
                 headers["Authorization"] = f"Bearer {await self.tokens.token()}"

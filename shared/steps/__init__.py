@@ -38,6 +38,7 @@ import functools
 import logging
 from typing import Awaitable, Callable
 
+from .. import telemetry
 from ..errors import PermanentError
 from .config import build_config, write_inventory
 from .custom_fields import column_name, deploy_custom_fields
@@ -76,9 +77,10 @@ def permanent_failures_returned(name: str, step: Step) -> Step:
     return run
 
 
-#: activity name -> step. ``activities/`` registers one thin Azure Functions wrapper per entry;
+#: activity name -> step, each traced (a span and a custom event with its counts: ``shared.telemetry``).
+#: ``activities/`` registers one thin Azure Functions wrapper per entry;
 #: the local driver calls these directly.
-STEPS: dict[str, Step] = {name: permanent_failures_returned(name, step) for name, step in {
+STEPS: dict[str, Step] = {name: telemetry.traced(name, permanent_failures_returned(name, step)) for name, step in {
     "acquire_run_lease": acquire_run_lease,
     "release_run_lease": release_run_lease,
     "discover": discover,

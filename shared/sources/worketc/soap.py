@@ -68,6 +68,7 @@ import zeep.exceptions as zexc
 from lxml import etree
 from pydantic import BaseModel, SecretStr
 
+from ... import telemetry
 from .operations import ObjectOperation, load_operations
 
 log = logging.getLogger(__name__)
@@ -426,7 +427,8 @@ class WorketcSoapClient:
         while True:
             self.stats["calls"] += 1
             try:
-                return self._service[operation](**args)
+                with telemetry.span("worketc", operation):
+                    return self._service[operation](**args)
             except zexc.Fault as f:
                 message = (f.message or "").strip()
                 if not login and self._session_fault.search(message):
@@ -457,6 +459,7 @@ class WorketcSoapClient:
             delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
             delay *= 0.5 + random.random() / 2
             self.stats["retries"] += 1
+            telemetry.retried("worketc", type(error).__name__)
             log.warning("WORKetc call failed; retrying", extra={"operation": operation, "attempt": attempt,
                                                                 "delay_s": round(delay, 2), "error": str(error)})
             self._sleep(delay)

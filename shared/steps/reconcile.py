@@ -23,6 +23,19 @@ from ..staging import Staging, read_chunk
 from .common import effective_spec, obj_path, problems_from, run_config, spec_of, staging_for
 
 log = logging.getLogger("migration")
+#: one structured event per reconciled object, counts only (no e-mail, name or value), for Application Insights.
+#: host.json's telemetryMode OpenTelemetry: the worker's Azure Monitor OpenTelemetry distro makes each `extra`
+#: key of a log record an attribute, and its exporter writes attributes as customDimensions, one per key (a
+#: dict would arrive as one string, so keys are flat, not OpenCensus' `custom_dimensions={...}`):
+#: https://learn.microsoft.com/azure/azure-monitor/app/opentelemetry-python-opencensus-migrate
+#: shared.telemetry.configure exports the "migration" logger and its children to Application Insights. KQL:
+#: traces | where message == "reconciliation" | extend o = tostring(customDimensions["migration.object"])
+events = logging.getLogger("migration.reconciliation")
+events.setLevel(logging.INFO)  # an INFO record, whatever the host's default level
+#: the counts the event carries (customDimensions "migration.<name>"), beside run_id, object, table, phase
+EVENT_COUNTS = ("source", "staged", "loaded", "created", "updated", "unchanged", "rejected", "queued", "warnings",
+                "sampled_out", "unknown_owner_records")
+VERIFY_COUNTS = ("verified", "mismatched", "missing")
 
 #: the column a Dataverse error message names (MaxLength, option and number ranges, required columns,
 #: unknown properties): "the 'name' attribute", "of 'statuscode' on record", "Attribute 'x' of",
@@ -41,6 +54,8 @@ async def reconcile_object(payload: dict) -> dict:
     counts = Counter()
     loaded_keys: list[str] = []
     unknown_owners = Counter()
+    hashes: dict[str, str] = {}  # what the next pass compares with (shared/steps/delta.py)
+    timings: list[dict] = []
 
     if spec.pipeline == "records":
         for chunk in extract["chunks"]:
@@ -53,6 +68,7 @@ async def reconcile_object(payload: dict) -> dict:
                 continue
             loaded_doc = st.read_json(obj_path(spec, "load", f"{part}.json"))
             warnings += problems_from(loaded_doc.get("warnings"))
+            timings += [loaded_doc["timing"]] if loaded_doc.get("timing") else []  # the report's throughput chart
             refused = [o for o in loaded_doc["outcomes"] if o["status"] == "rejected"]
             bodies = _bodies(st, t["chunk"]) if refused else {}
             for o in refused:
@@ -65,6 +81,8 @@ async def reconcile_object(payload: dict) -> dict:
                 if o["status"] != "rejected":
                     counts[o["status"]] += 1
                     loaded_keys.append(o["key"])
+                    if o.get("hash"):
+                        hashes[o["key"]] = o["hash"]
         loaded, queued = len(loaded_keys), 0
     else:  # owners, custom fields, configuration, inventories: their step wrote result.json
         doc = st.read_json(obj_path(spec, "result.json"))
@@ -87,13 +105,31 @@ async def reconcile_object(payload: dict) -> dict:
                              f"report this with the staging folder objects/{spec.name}/")
     report["balanced"] = report["source"] == loaded + report["rejected"] + queued + report["sampled_out"]
     st.write_json(obj_path(spec, "loaded_keys.json"), loaded_keys)
+    if spec.pipeline == "records":
+        st.write_json(obj_path(spec, "hashes.json"), hashes)
     st.write_json(obj_path(spec, "problems.json"), {"rejects": [p.to_dict() for p in rejects],
                                                     "warnings": [p.to_dict() for p in warnings],
                                                     "unknown_owners": dict(unknown_owners)})
+    if timings:
+        st.write_json(obj_path(spec, "timing.json"), timings)
     st.write_json(obj_path(spec, "report.json"), report)
     if not report["balanced"]:
         log.error("reconciliation does not balance", extra={"report": report})
+    verified = st.read_json(obj_path(spec, "verify.json")) if st.exists(obj_path(spec, "verify.json")) else {}
+    events.info("reconciliation", extra=event_dimensions(run.run_id, report, rejects, verified))
     return report
+
+
+def event_dimensions(run_id: str, report: dict, rejects: list[Problem], verified: dict | None = None) -> dict:
+    """The reconciliation event's custom dimensions: ids, table names and counts only (rejects per stage, and
+    the read-back's counts when the object was verified)."""
+    stages = Counter(p.stage for p in rejects)
+    verified = {f"migration.{k}": int(verified.get(k) or 0) for k in VERIFY_COUNTS} if verified else {}
+    return {"migration.run_id": run_id, "migration.object": report["object"], "migration.table": report["table"] or "",
+            "migration.phase": "reconcile", "migration.balanced": bool(report["balanced"]),
+            **{f"migration.{k}": int(report.get(k) or 0) for k in EVENT_COUNTS},
+            **{f"migration.rejected_{s}": stages[s] for s in sorted({"extract", "transform", "load", *stages})},
+            **verified}
 
 
 def _error_column(message: str | None) -> str | None:

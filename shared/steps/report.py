@@ -9,6 +9,7 @@ the input files (size, encoding, sha256 from the extract summaries) and what dis
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 
@@ -17,19 +18,26 @@ from .. import objects as catalogue_mod
 from ..dataverse.settings import DataverseSettings
 from ..objects import ObjectSpec
 from ..problems import csv_text, to_csv
+from ..reporting import HTML, MARKDOWN, write_report_pages
 from ..run import RunConfig
 from ..staging import Staging
+from . import delta
 from .common import APPROVAL, approved_spec, obj_path, run_config, staged_rows, staging_for
 from .discover import DISCOVERY
 from .verify import MISMATCH_COLUMNS, mismatch_rows
 
-COUNTS = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "sampled_out", "warnings")
+COUNTS = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "sampled_out", "warnings",
+          "deleted_in_source", "deactivated")  # the last two: a later pass's records gone from the source (.delta)
 #: field-level verification after each object's load (shared/steps/verify.py)
 VERIFY_COUNTS = ("verified", "mismatched", "missing", "modified_after_load")
 #: what the run wrote beside the report for people, listed when present: the map it applied and its
 #: review page, the scope document, the spot-check sheet
-BESIDE = ("mapping.yaml", "review.html", "scope.md", "spotcheck.xlsx", "spotcheck.csv")
+BESIDE = ("mapping.yaml", "review.html", "scope.md", "spotcheck.xlsx", "spotcheck.csv", "certificate.json",
+          "certificate.md",  # the certificate: a freeze pass's (.delta)
+          "openitems_reconciliation.csv")  # work4all's open items, reconciled before they load
 OWNER_QUEUE_COLUMNS = ["email", "name", "records", "objects", "reason"]
+#: the report for people (report.html) and its summary for e-mail (summary.md), written last
+PAGES = (HTML, MARKDOWN)
 
 
 async def final_report(payload: dict) -> dict:
@@ -44,7 +52,7 @@ async def final_report(payload: dict) -> dict:
     discovery = st.read_json(DISCOVERY) if st.exists(DISCOVERY) else {}
     failure = payload.get("failure")
     done = [n for n in payload.get("objects", []) if st.exists(obj_path(specs[n], "report.json"))]
-    reports = [st.read_json(obj_path(specs[n], "report.json")) for n in done]
+    reports = [{**st.read_json(obj_path(specs[n], "report.json")), **delta.deleted_counts(st, specs[n])} for n in done]
     rejects, warnings, unknown_owners = [], [], {}
     files = ["report.json", "rejects.csv", "warnings.csv", "owner_queue.csv"]
     for name in done:
@@ -83,6 +91,7 @@ async def final_report(payload: dict) -> dict:
     expired = bool(failure) and failure.get("kind") == "approval_expired"
     report = {
         "run_id": run.run_id,
+        "pass": delta.pass_info(run, st),  # which pass of the migration, compared with which (.delta)
         "status": "approval_expired" if expired else "failed" if failure
         else "completed" if all(r["balanced"] for r in reports) else "unbalanced",
         **({"sample": run.sample} if run.sample else {}),
@@ -101,13 +110,25 @@ async def final_report(payload: dict) -> dict:
         "totals": {**{k: sum(r.get(k, 0) for r in reports) for k in COUNTS},
                    **{k: sum(v.get(k, 0) for v in verified.values()) for k in VERIFY_COUNTS}},
         "owner_queue": len(queue),
-        "files": files,
+        "files": files + list(PAGES),
     }
     st.write_json("report/report.json", report)
     st.write_bytes("report/rejects.csv", to_csv(rejects).encode("utf-8"))
     st.write_bytes("report/warnings.csv", to_csv(warnings).encode("utf-8"))
     st.write_bytes("report/owner_queue.csv", csv_text(OWNER_QUEUE_COLUMNS, queue).encode("utf-8"))
+    _pages(st, report)
     return {"status": report["status"], "report": "report/report.json", "totals": report["totals"]}
+
+
+def _pages(st: Staging, report: dict) -> None:
+    """report.html and summary.md (shared/reporting) from what was just staged; a page that cannot be drawn
+    is logged and left out of ``files``, and never costs the run its report.json and CSVs."""
+    try:
+        write_report_pages(st, report)
+    except Exception:  # noqa: BLE001 - the page is a view of report.json, which stands without it
+        logging.getLogger("migration").exception("report.html could not be written for run %s", report["run_id"])
+        report["files"] = [f for f in report["files"] if f not in PAGES]
+        st.write_json("report/report.json", report)
 
 
 def _settings(run: RunConfig) -> dict:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.37.0
 
-.PHONY: venv tools browser test test-fast demo bench clean
+.PHONY: venv tools browser test test-fast demo demo-rollback bench bench-all clean
 
 venv: $(VENV)/.installed
 
@@ -34,11 +34,23 @@ test: venv tools
 test-fast: venv
 	$(PY) -m pytest -m "not slow and not azurite"
 
+# make demo SOURCE=work4all: the German work4all vendor export instead of WORKetc's
+SOURCE ?= worketc
 demo: venv
-	$(PY) -m emulators.demo --out out/demo
+	$(PY) -m emulators.demo --out out/demo --source $(SOURCE)
+
+# the demo, then its rollback (python -m cli rollback): every table compared with its state before the run
+demo-rollback: venv
+	$(PY) -m emulators.demo --out out/demo --source $(SOURCE) --rollback
 
 bench: venv
 	$(PY) bench/load.py
+
+# the loader bench, then extract + transform at 1,000,000 rows and a whole ~200,000-record migration
+# (1 and 2 application users, time scale 0.25): about an hour on 2 cores
+bench-all: bench
+	$(PY) bench/extract_transform.py --json out/bench/extract_transform.json
+	$(PY) bench/migration.py --json out/bench/migration.json
 
 clean:
 	rm -rf out .pytest_cache

@@ -6,12 +6,18 @@
   (``staging``) among those the app settings allow (``shared.settings``); anything else is a 400 that
   names the field and the setting to change. The run id is the Durable instance id: while a run with
   that id is in progress, a second start is a 409 with its status URLs.
+- ``POST /api/migrations/{id}/delta`` (``{}`` or ``{"freeze": true}``) starts the next pass of a completed
+  migration (orchestrator ``delta``, instance ``<id>:pass-<n>``): the source read again, only what changed
+  written; the timer ``delta_sync_timer`` does the same on the NCRONTAB schedule ``DELTA_SYNC_SCHEDULE`` for
+  the run ``DELTA_SYNC_RUN_ID`` (no timer function exists while the schedule is unset).
 - ``GET /api/migrations/{instance_id}`` reports progress: runtime status, the orchestrator's custom
   status, the run's non-sensitive settings and the report's counts when done.
 - ``GET /api/migrations/{id}/map`` is the proposed map (``mapping.yaml``, or the review page with
   ``Accept: text/html``); ``POST /api/migrations/{id}/approve`` approves it by hash (or submits an edited
   map, validated, and approves that); ``POST /api/migrations/{id}/owners`` tells a run waiting at the
   owner gate that the owners were provisioned (or ``use_default_owner``).
+- ``POST /api/migrations/{id}/rollback`` (``{}`` or ``{"schema": true}``) rolls a finished run back
+  (orchestrator ``rollback``, instance ``<id>:rollback``); a rollback is never rolled back.
 Orchestrators and activities live in blueprints; all work happens in ``shared``.
 """
 
@@ -30,19 +36,25 @@ from pydantic import ConfigDict, ValidationError
 from activities.migration import bp as activities_bp
 from orchestrators.migration import MAP_APPROVED, OWNERS_RESOLVED
 from orchestrators.migration import bp as orchestrators_bp
+from orchestrators.delta import bp as delta_bp
+from orchestrators.rollback import SUFFIX as ROLLBACK_SUFFIX
+from orchestrators.rollback import bp as rollback_bp
 from shared import telemetry
 from shared.errors import SettingsError
 from shared.run import RUN_ID_PATTERN, RunConfig, RunId, RunOptions
 from shared.staging import open_staging
 from shared.steps.mapping import submit_map
-from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRefused, mask_secrets
+from shared.steps.progress import run_progress
+from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRefused, check_import, mask_secrets
 
 # Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared.telemetry: ids and counts only)
 telemetry.configure()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)
+app.register_functions(rollback_bp)
 app.register_functions(activities_bp)
+app.register_functions(delta_bp)
 
 log = logging.getLogger("migration")
 log.addFilter(MaskingFilter())
@@ -79,8 +91,10 @@ def run_from_request(body: Any, env: Mapping[str, str]) -> RunConfig:
     target = TARGETS.pick(request.target, env)
     input_ = INPUTS[request.source].pick(request.input, env)
     options = request.model_dump(exclude={"run_id", "target", "input", "staging"})
+    staging = STAGINGS.pick(request.staging, env)
+    check_import(input_, staging, env)  # imports/<name>: an upload in the staging account
     return RunConfig.model_validate({
-        **options, "target": target, "input": input_, "staging": STAGINGS.pick(request.staging, env),
+        **options, "target": target, "input": input_, "staging": staging,
         "approval_hours": _deadline_hours(env),
         "run_id": request.run_id or RunConfig.derive_run_id(request.source, input_, target)})
 
@@ -166,7 +180,8 @@ def _public_output(output: Any) -> Any:
 @app.durable_client_input(client_name="client")
 async def migration_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id = req.route_params.get("instance_id", "")
-    status = await client.get_status(instance_id, show_input=True) if re.match(RUN_ID_PATTERN, instance_id) else None
+    # a run, or a later pass of it (<run_id>:pass-<n>, started by POST .../delta)
+    status = await client.get_status(instance_id, show_input=True) if PASS_INSTANCE.match(instance_id) else None
     if not status or status.runtime_status is None:
         return _json({"error": "no such migration"}, 404)
     run = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
@@ -179,6 +194,9 @@ async def migration_status(req: func.HttpRequest, client: df.DurableOrchestratio
         "created": status.created_time.isoformat() if status.created_time else None,
         "last_updated": status.last_updated_time.isoformat() if status.last_updated_time else None,
         "output": _public_output(status.output),
+        # per object while the run loads: phase, wave, chunks and records done of total (shared/steps/progress.py)
+        "objects": None if status.runtime_status in FINISHED else await run_progress(
+            status.instance_id, run, status.custom_status, client.get_status),
     }, 200)
 
 
@@ -263,3 +281,111 @@ async def resolve_migration_owners(req: func.HttpRequest, client: df.DurableOrch
     await client.raise_event(run.run_id, OWNERS_RESOLVED, {"use_default_owner": body.get("use_default_owner", False),
                                                            "by": _approver(req)})
     return _json({"resolved": True, "use_default_owner": body.get("use_default_owner", False)}, 202)
+
+
+# ------------------------------------------------------------------------------------------ rollback
+
+
+@app.route(route="migrations/{instance_id}/rollback", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def rollback_migration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Roll a run back (``{}``, or ``{"schema": true}`` to remove its custom columns and tables when empty):
+    starts the ``rollback`` orchestrator as instance ``<id>:rollback``. Refused for a rollback (a rollback
+    is not rolled back) and for a run still in progress; a rollback in progress answers 409 with its URLs."""
+    instance_id = req.route_params.get("instance_id", "")
+    if instance_id.endswith(ROLLBACK_SUFFIX):
+        return _json({"error": f"{instance_id} is a rollback, and a rollback cannot be rolled back; to move the "
+                               "data again, start the migration again"}, 409)
+    status, run, missing = await _waiting_run(client, instance_id)
+    if missing:
+        return missing
+    if status.runtime_status not in FINISHED:
+        return _json({"error": f"run {run.run_id} is in progress ({status.runtime_status.value}, phase "
+                               f"{_phase(status)}); wait for it to end, or terminate it, before rolling it back"}, 409)
+    body = _body(req, empty={})
+    if not isinstance(body, dict) or not isinstance(body.get("schema", False), bool) or set(body) - {"schema"}:
+        return _json({"error": 'the body must be {} or {"schema": true}'}, 400)
+    rollback_id = f"{run.run_id}{ROLLBACK_SUFFIX}"
+    if conflict := await _in_progress(client, rollback_id):
+        return conflict
+    await client.start_new("rollback", instance_id=rollback_id,
+                           client_input={"run": run.model_dump(), "schema": body.get("schema", False)})
+    log.info("rollback started", extra={"instance_id": rollback_id})
+    return client.create_check_status_response(req, rollback_id)
+
+
+# -------------------------------------------------------------------- later passes: the delta sync
+
+
+#: a pass's instance id: the run id (first pass) or ``<run_id>:pass-<n>`` (shared/steps/delta.py)
+PASS_INSTANCE = re.compile(RUN_ID_PATTERN.removesuffix("$") + r"(?::pass-[0-9]{1,6})?$")
+
+
+async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: dict, by: str
+                      ) -> tuple[int, dict, str | None]:
+    """Start the next pass of run ``run_id`` (or restart its latest pass that failed): ``(status, answer, id)``.
+
+    The run's settings are its first pass's Durable input (they name the allowed endpoints and the staging
+    setting, never a secret); ``body`` may say ``freeze`` (the final delta: the report records who froze the
+    source and when, and a certificate ends the pass) and ``deactivate_deleted``."""
+    from datetime import datetime, timezone
+
+    from shared.steps.delta import plan_pass
+
+    status = await client.get_status(run_id, show_input=True) if re.match(RUN_ID_PATTERN, run_id) else None
+    if not status or status.runtime_status is None:
+        return 404, {"error": "no such migration"}, None
+    if status.runtime_status not in FINISHED:
+        return 409, {"error": f"run {run_id} is still in progress ({status.runtime_status.value}); a delta sync "
+                              "follows a completed migration"}, None
+    first = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
+    run = RunConfig.model_validate({**first, "take_over": False,
+                                    **({"deactivate_deleted": True} if body.get("deactivate_deleted") else {})})
+    freeze = {"by": by, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")} if body.get("freeze") else None
+    later, started = plan_pass(run, delta=True, freeze=freeze)
+    if not started and later.pass_no == 1:
+        return 409, {"error": f"run {run_id} has not completed (its report says so): finish or start it again "
+                              "with POST /api/migrations before a delta sync"}, None
+    if conflict := await _in_progress(client, later.instance_id):  # its latest pass runs (two timers, a person)
+        return 409, json.loads(conflict.get_body()), None
+    await client.start_new("delta", instance_id=later.instance_id, client_input=later.model_dump())
+    log.info("delta sync started", extra={"instance_id": later.instance_id, "pass": later.pass_no,
+                                          "freeze": bool(later.freeze)})
+    return 202, {"pass": later.pass_no, "resumed": not started}, later.instance_id
+
+
+@app.route(route="migrations/{instance_id}/delta", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def delta_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``{}`` or ``{"freeze": true}`` (and ``"deactivate_deleted": true``): the next pass of a completed run."""
+    body = _body(req, empty={})
+    if not isinstance(body, dict) or set(body) - {"freeze", "deactivate_deleted"} \
+            or not all(isinstance(v, bool) for v in body.values()):
+        return _json({"error": 'the body must be {}, {"freeze": true} or {"deactivate_deleted": true}'}, 400)
+    code, answer, instance_id = await start_delta(client, req.route_params.get("instance_id", ""), body,
+                                                  _approver(req))
+    if instance_id is None:
+        return _json(answer, code)
+    return client.create_check_status_response(req, instance_id)
+
+
+if os.environ.get("DELTA_SYNC_SCHEDULE"):
+    # Functions indexes a Python app's functions when the worker starts, and a change of app settings restarts
+    # the app (learn.microsoft.com/azure/azure-functions/disable-function), so the timer exists only while
+    # DELTA_SYNC_SCHEDULE is set; the binding reads the schedule from that setting ("%...%": "You can put the
+    # schedule expression in an app setting and set this property to the app setting name wrapped in % signs",
+    # learn.microsoft.com/azure/azure-functions/functions-bindings-timer#attributes), six-field NCRONTAB in UTC.
+    @app.timer_trigger(schedule="%DELTA_SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+    @app.durable_client_input(client_name="client")
+    async def delta_sync_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+        """The scheduled delta sync of run ``DELTA_SYNC_RUN_ID`` (never frozen: the final pass is started by a
+        person, ``POST /api/migrations/{id}/delta`` with ``{"freeze": true}``)."""
+        run_id = os.environ.get("DELTA_SYNC_RUN_ID", "")
+        if not run_id:
+            log.error("DELTA_SYNC_SCHEDULE is set but DELTA_SYNC_RUN_ID is not: set it to the run id to sync")
+            return
+        deactivate = os.environ.get("DELTA_SYNC_DEACTIVATE_DELETED", "false").lower() == "true"
+        code, answer, instance_id = await start_delta(client, run_id, {"deactivate_deleted": deactivate},
+                                                      "delta timer")
+        if instance_id is None:
+            log.warning("delta sync not started (%s): %s", code, answer.get("error"))

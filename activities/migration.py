@@ -94,6 +94,47 @@ async def transfer_documents(payload: dict) -> dict:
     return await STEPS["transfer_documents"](payload)
 
 
+# rolling a run back (orchestrators/rollback.py)
+@bp.activity_trigger(input_name="payload")
+async def rollback_plan(payload: dict) -> dict:
+    return await STEPS["rollback_plan"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_restore(payload: dict) -> dict:
+    return await STEPS["rollback_restore"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_delete(payload: dict) -> dict:
+    return await STEPS["rollback_delete"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_documents(payload: dict) -> dict:
+    return await STEPS["rollback_documents"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_placeholders(payload: dict) -> dict:
+    return await STEPS["rollback_placeholders"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_schema(payload: dict) -> dict:
+    return await STEPS["rollback_schema"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_verify(payload: dict) -> dict:
+    return await STEPS["rollback_verify"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def rollback_report(payload: dict) -> dict:
+    return await STEPS["rollback_report"](payload)
+
+
 @bp.activity_trigger(input_name="payload")
 async def propose_map(payload: dict) -> dict:
     return await STEPS["propose_map"](payload)
@@ -107,3 +148,13 @@ async def approve_map(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 async def owner_gate(payload: dict) -> dict:
     return await STEPS["owner_gate"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def sync_deleted(payload: dict) -> dict:
+    return await STEPS["sync_deleted"](payload)
+
+
+@bp.activity_trigger(input_name="payload")
+async def certify(payload: dict) -> dict:
+    return await STEPS["certify"](payload)

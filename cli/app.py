@@ -8,6 +8,8 @@ base URL; credentials come from the environment (see README: DATAVERSE_*). Stagi
 in this process's environment as STAGING_CONNECTION: run settings name it, and nothing printed shows it).
 Rerunning the same command resumes the run: finished steps are found in staging and skipped, and
 every Dataverse write is an upsert by alternate key, so nothing is duplicated. ``--fresh`` starts over.
+Rerunning a run that completed starts its next pass: the source is read again and only what changed is
+written (``python -m cli delta --run RUN --out DIR [--freeze]`` does the same; shared/steps/delta.py).
 
 A run stops twice for people (exit code 3): after discovery, with the proposed field map
 (``mapping.yaml``, ``review.html``, ``scope.md`` in ``--out``), until it is approved with
@@ -141,10 +143,12 @@ OPTIONS = {"default_owner_email": "--default-owner"}
 
 #: the exit code of a run that stopped at a gate and waits for a person (map approval, owners)
 WAITING = 3
+EXPORT_REJECTED = 4  # validate-export: the delivered export is not accepted
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    from orchestrators.migration import MAP_APPROVED, ORCHESTRATORS, OWNERS_RESOLVED  # as the Function App
+    from orchestrators.delta import ORCHESTRATORS  # the migration's and the later passes', as the Function App
+    from orchestrators.migration import MAP_APPROVED, OWNERS_RESOLVED
 
     from shared.steps import STEPS
     from shared.steps.mapping import SUMMARY, submit_map
@@ -157,9 +161,13 @@ async def _migrate(args: argparse.Namespace) -> int:
     run = RunConfig(run_id=run_id, source=args.source, input=input_, target=args.target, staging=staging,
                     date_order=args.date_order, timezone=args.timezone, default_owner_email=args.default_owner,
                     chunk_size=args.chunk_size, only=args.only, skip=args.skip or [], take_over=args.take_over,
-                    sample=args.sample, auto_approve=args.auto_approve, owners=args.owners)
+                    sample=args.sample, auto_approve=args.auto_approve, owners=args.owners,
+                    deactivate_deleted=args.deactivate_deleted)
     st = open_staging(run.staging, prefix=run.prefix)
     store = out / "durable" / run.run_id  # the run's Durable history: a rerun resumes it, replay included
+    if not args.fresh and st.exists("rollback/report.json"):  # what it staged is no longer in Dynamics 365
+        raise SettingsError(f"run {run.run_id} was rolled back (python -m cli rollback; {out / 'rollback_report.txt'}): "
+                            "to migrate it again, start it over with --fresh")
     if args.fresh:
         forget_run(st, str(uuid.uuid4()), take_over=args.take_over)
         shutil.rmtree(store, ignore_errors=True)
@@ -168,6 +176,8 @@ async def _migrate(args: argparse.Namespace) -> int:
                            store=store)
     console.print(mask_secrets(f"run {run.run_id}: {run.source} {run.input} -> {run.target} (staging {run.staging})"),
                   markup=False)
+    if not args.fresh and (later := later_pass(st, run)) is not None:  # the first pass ended: this is the next
+        return await run_pass(driver, progress, later, out)
     waiting = driver.status(run.run_id)
     waiting = waiting if waiting and waiting.runtime_status in ("Running", "Pending") else None
     if waiting is None and not args.fresh and (notice := earlier_run(st, run)):
@@ -220,6 +230,8 @@ async def _migrate(args: argparse.Namespace) -> int:
         for line in report_lines(report):
             console.print(line, style="dim", markup=False)
         console.print(f"in {out}: " + ", ".join(report["files"]), markup=False)
+        if "report.html" in report["files"]:
+            console.print(f"the report: {out / 'report.html'}", style="bold", markup=False)
         if error is None and report.get("failure"):
             console.print(f"error: {mask_secrets(report['failure']['message'])}", markup=False)
     if error is not None:
@@ -228,6 +240,110 @@ async def _migrate(args: argparse.Namespace) -> int:
 
 
 GATE_FILES = ("mapping.yaml", "review.html", "scope.md", "owner_queue.csv")
+
+
+# ------------------------------------------------------------------ later passes: reruns and delta syncs
+
+
+def later_pass(st: Staging, run: RunConfig) -> RunConfig | None:
+    """The pass to run when the migration's first pass has ended (a rerun re-reads the source and writes only
+    what changed: shared/steps/delta.py); None while the first pass is still to run, to resume or at a gate."""
+    from shared.steps.delta import ENDED, RUN_SETTINGS, latest_pass, pass_report, plan_pass
+
+    n = latest_pass(st)
+    if n == 1 and (pass_report(st, 1) or {}).get("status") not in ENDED:
+        st.write_json(RUN_SETTINGS, run.model_dump())  # what `python -m cli delta --run` starts from
+        return None
+    later, started = plan_pass(run, delta=False)
+    console.print(f"run {run.run_id}: pass {later.pass_no} "
+                  + ("starts: the source is read again and only what changed since the last pass is written"
+                     if started else "resumes"), markup=False)
+    return later
+
+
+async def run_pass(driver: DurableDriver, progress: Progress, run: RunConfig, out: Path) -> int:
+    """Drive a later pass (orchestrators/delta.py) to its end and show its report and certificate."""
+    st = open_staging(run.staging, prefix=run.prefix)
+    began = datetime.now(timezone.utc).replace(microsecond=0)
+    status, error = None, None
+    with Live(progress.render(), console=console, refresh_per_second=4, transient=not sys.stderr.isatty()) as live:
+        progress.live = live
+        try:
+            status = await driver.run("delta", run.model_dump(), run.instance_id, until_idle=True)
+        except Exception as exc:  # the failed pass's report is shown first
+            error = exc
+    report = json.loads(st.read_bytes("report/report.json")) if st.exists("report/report.json") else None
+    if report and datetime.fromisoformat(report["ended"]) >= began:
+        for name in report["files"]:
+            if st.exists(f"report/{name}"):
+                (out / name).write_bytes(st.read_bytes(f"report/{name}"))
+        if report["objects"]:
+            Console(width=max(Console().width, 130)).print(report_table(report))
+        gone = [o for o in report["objects"] if o.get("deleted_in_source")]
+        for o in gone:
+            console.print(f"{o['object']}: {o['deleted_in_source']} record(s) gone from the source since pass "
+                          f"{run.pass_no - 1}, {o.get('deactivated', 0)} deactivated", markup=False)
+        for line in report_lines(report):
+            console.print(line, style="dim", markup=False)
+        console.print(f"pass {run.pass_no} of run {run.run_id}, in {out}: " + ", ".join(report["files"]), markup=False)
+    certified = None
+    if run.freeze and st.exists("report/certificate.json"):
+        cert = st.read_json("report/certificate.json")
+        certified = cert["certified"]
+        console.print(("certified: " if certified else "NOT certified: ") + "per object, the source count against "
+                      f"Dataverse's, read back (certificate.md in {out})", markup=False,
+                      style=None if certified else "red")
+    if error is not None:
+        raise error
+    ok = status.output["status"] == "completed" and certified is not False
+    return 0 if ok else 2
+
+
+async def _delta(args: argparse.Namespace) -> int:
+    """``python -m cli delta --run RUN --out DIR [--freeze]``: the next pass of a migration that ran from here."""
+    from orchestrators.delta import ORCHESTRATORS
+    from shared.steps import STEPS
+    from shared.steps.delta import ENDED, RUN_SETTINGS, latest_pass, pass_report, plan_pass
+
+    out = Path(args.out).resolve()
+    staging = staging_reference(args.staging or str(out / "staging"))
+    base = open_staging(staging, prefix=f"runs/{args.run}/")
+    if not base.exists(RUN_SETTINGS):
+        raise SettingsError(f"--run {args.run}: no migration with this id was run with --out {out}: give the run id "
+                            "and --out (or --staging) of the migration (python -m cli migrate prints its run id)")
+    if latest_pass(base) == 1 and (pass_report(base, 1) or {}).get("status") not in ENDED:
+        raise SettingsError(f"run {args.run} has not completed its first pass: finish it with python -m cli migrate "
+                            "(the same command) before a delta sync")
+    run = RunConfig.model_validate({**base.read_json(RUN_SETTINGS), "staging": staging, "take_over": args.take_over,
+                                    **({"deactivate_deleted": True} if args.deactivate_deleted else {})})
+    freeze = {"by": args.frozen_by, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")} \
+        if args.freeze else None
+    later, started = plan_pass(run, delta=True, freeze=freeze)
+    console.print(f"run {run.run_id}: delta pass {later.pass_no} "
+                  + (("starts" + (f", source frozen by {args.frozen_by}" if freeze else "")) if started
+                     else "resumes (it had not ended)"), markup=False)
+    progress = Progress()
+    driver = DurableDriver(ORCHESTRATORS, STEPS, max_parallel_activities=args.parallel, listener=progress,
+                           store=out / "durable" / run.run_id)
+    return await run_pass(driver, progress, later, out)
+
+
+def add_delta_parser(sub) -> None:
+    d = sub.add_parser("delta", help="the next pass of a completed migration: only what changed (cutover delta sync)")
+    d.add_argument("--run", required=True, help="the migration's run id (python -m cli migrate prints it)")
+    d.add_argument("--out", required=True, help="the --out of the migration")
+    d.add_argument("--staging", help="the migration's staging, if it was not <out>/staging")
+    d.add_argument("--freeze", action="store_true",
+                   help="the final pass with the source frozen: the report records it, and a certificate per object "
+                        "(source count = Dataverse count, verified) ends it")
+    d.add_argument("--frozen-by", default="operator (cli)", metavar="WHO",
+                   help="who froze the source, for the report and the certificate")
+    d.add_argument("--deactivate-deleted", action="store_true",
+                   help="deactivate records whose source row is gone (tables with an Inactive state)")
+    d.add_argument("--parallel", type=int, default=4, help="activities run at once")
+    d.add_argument("--take-over", action="store_true", help="take the run's lease from a dead earlier pass")
+    d.add_argument("-v", "--verbose", action="store_true")
+    d.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
 def _at_gate(st: Staging, out: Path, run: RunConfig, status) -> int:
@@ -259,6 +375,113 @@ def _at_gate(st: Staging, out: Path, run: RunConfig, status) -> int:
     return WAITING
 
 
+def add_work4all_parsers(sub) -> None:
+    """work4all vendor coordination: the export specification, and the check of a delivered export."""
+    s = sub.add_parser("work4all-spec", help="write the work4all export specification to hand to the vendor")
+    s.add_argument("--out", required=True, help="folder for work4all_export_spec.md and .csv")
+    s.add_argument("--sample", help="a sample export: its custom fields are added to the specification")
+    s.add_argument("--customer", default="", help="the customer's name, for the title")
+    v = sub.add_parser("validate-export", help="check a delivered export before accepting it (exit 0 accepted, "
+                                               f"{EXPORT_REJECTED} rejected)")
+    v.add_argument("kind", choices=["work4all"], help="the export's system")
+    v.add_argument("folder", help="the delivered export folder")
+    v.add_argument("--out", help="folder for validation.json, validation.md, validation_problems.csv")
+    v.add_argument("--sample-size", type=int, default=100, help="records sampled and parsed per table")
+    v.add_argument("--allow-absent", default="", metavar="T1,T2",
+                   help="tables agreed to be left out (a Light licence cannot export them)")
+    for x in (s, v):
+        x.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        x.add_argument("-v", "--verbose", action="store_true")
+
+
+def _work4all(args) -> int:
+    from shared.sources.work4all.spec import validate_export, write_specification
+
+    if args.command == "work4all-spec":
+        paths = write_specification(args.out, sample=args.sample, customer=args.customer)
+        console.print(f"export specification: {paths['markdown']} and {paths['csv']}", markup=False)
+        return 0
+    result = validate_export(args.folder, sample_size=args.sample_size,
+                             allow_absent=[t.strip() for t in args.allow_absent.split(",") if t.strip()])
+    console.print(result.summary(), markup=False, highlight=False)
+    if args.out:
+        console.print(f"written: {', '.join(result.write(args.out).values())}", markup=False)
+    return 0 if result.accepted else EXPORT_REJECTED
+
+
+# ------------------------------------------------------------------------------------ rolling a run back
+
+
+async def _rollback(args: argparse.Namespace) -> int:
+    """``python -m cli rollback --run RUN --out DIR [--schema]``: undo a run (orchestrators/rollback.py)."""
+    from orchestrators.rollback import ORCHESTRATORS, SUFFIX
+    from shared.steps import STEPS
+
+    if args.run.endswith(SUFFIX) or ":" in args.run:
+        raise SettingsError(f"--run {args.run}: a rollback cannot be rolled back; to move the data again, run the "
+                            "migration again")
+    out = Path(args.out).resolve()
+    staging = staging_reference(args.staging or str(out / "staging"))
+    store = out / "durable" / args.run  # the run's Durable history, where migrate keeps it
+    settings = _run_settings(open_staging(staging, prefix=f"runs/{args.run}/"), store, args.run)
+    if settings is None:
+        raise SettingsError(f"--run {args.run}: no migration with this id was run with --out {out}: give the run id "
+                            "and --out (or --staging) of the migration (python -m cli migrate prints its run id)")
+    run = RunConfig.model_validate({**settings, "staging": staging, "take_over": args.take_over})
+    progress = Progress()
+    driver = DurableDriver(ORCHESTRATORS, STEPS, max_parallel_activities=args.parallel, listener=progress,
+                           store=store)
+    status = driver.status(run.run_id)
+    if status and status.runtime_status in ("Running", "Pending") and not args.take_over:
+        phase = (status.custom_status or {}).get("phase") if isinstance(status.custom_status, dict) else None
+        raise SettingsError(f"run {run.run_id} has not ended ({phase or status.runtime_status}): finish it with the same "
+                            "migrate command, or if it died and is to be rolled back as it is, add --take-over")
+    console.print(mask_secrets(f"rollback of run {run.run_id}: {run.target} (staging {run.staging})"), markup=False)
+    st = open_staging(run.staging, prefix=run.prefix)
+    error = None
+    try:
+        result = await driver.run("rollback", {"run": run.model_dump(), "schema": args.schema},
+                                  f"{run.run_id}{SUFFIX}")
+    except Exception as exc:  # the report says what was done; main() says why in one line
+        error, result = exc, None
+    for name in ("report.json", "report.txt"):
+        if st.exists(f"rollback/{name}"):
+            (out / f"rollback_{name}").write_bytes(st.read_bytes(f"rollback/{name}"))
+    if st.exists("rollback/report.txt"):
+        console.print(st.read_bytes("rollback/report.txt").decode("utf-8").rstrip(), markup=False)
+        console.print(f"in {out}: rollback_report.json, rollback_report.txt", markup=False)
+    if error is not None:
+        raise error
+    return 0 if result["status"] == "completed" else 2
+
+
+def _run_settings(base: Staging, store: Path, run_id: str) -> dict | None:
+    """The run's settings: staged by migrate (``run.json``), else the input its Durable history recorded."""
+    if base.exists("run.json"):
+        return base.read_json("run.json")
+    record = store / f"i-{run_id}.json"
+    if not record.exists():
+        return None
+    settings = json.loads(record.read_text(encoding="utf-8"))["input"]
+    while isinstance(settings, str):  # JSON text (of JSON text: the Durable client encodes input twice)
+        settings = json.loads(settings)
+    return settings
+
+
+def add_rollback_parser(sub) -> None:
+    r = sub.add_parser("rollback", help="undo a run: delete what it created, restore what it updated")
+    r.add_argument("--run", required=True, help="the migration's run id (python -m cli migrate prints it)")
+    r.add_argument("--out", required=True, help="the --out of the migration")
+    r.add_argument("--staging", help="the migration's staging, if it was not <out>/staging")
+    r.add_argument("--schema", action="store_true",
+                   help="also remove the custom columns and custom tables the run created, when they are empty")
+    r.add_argument("--parallel", type=int, default=4, help="activities run at once")
+    r.add_argument("--take-over", action="store_true",
+                   help="roll back a run that died without ending (takes its lease)")
+    r.add_argument("-v", "--verbose", action="store_true")
+    r.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cli", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,14 +496,17 @@ def main(argv: list[str] | None = None) -> int:
                    "https://<account>.blob.core.windows.net/<container>, or the name of a variable holding one")
     m.add_argument("--run-id", help="default: derived from source, input and target, so reruns resume")
     m.add_argument("--date-order", choices=["DMY", "MDY"], default="DMY", help="for dd/mm/yyyy dates (WORKetc: DMY)")
-    m.add_argument("--timezone", default="Australia/Sydney", help="for source times without an offset")
+    m.add_argument("--timezone", default=None, help="for source times without an offset (default: the source's: "
+                   "Australia/Sydney for WORKetc, Europe/Berlin for work4all)")
     m.add_argument("--default-owner", help="e-mail of the Dynamics 365 user who owns records of unknown owners")
     m.add_argument("--chunk-size", type=int, default=5000)
     m.add_argument("--parallel", type=int, default=4, help="activities run at once")
     m.add_argument("--only", nargs="*", help="migrate only these objects (and what they depend on)")
     m.add_argument("--skip", nargs="+", metavar="OBJECT",
                    help="leave these objects out (and what depends on them), e.g. --skip document")
-    m.add_argument("--fresh", action="store_true", help="forget earlier progress of this run")
+    m.add_argument("--fresh", action="store_true", help="forget earlier progress of this run (and its passes)")
+    m.add_argument("--deactivate-deleted", action="store_true",
+                   help="on a rerun, deactivate records whose source row is gone (else they are only reported)")
     m.add_argument("--approve", metavar="FILE",
                    help="approve this map (the proposed mapping.yaml, edited or not) for a run waiting at the map gate")
     m.add_argument("--auto-approve", action="store_true",
@@ -294,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="take this run's lease from an earlier run that is dead (one run at a time per run id)")
     m.add_argument("-v", "--verbose", action="store_true")
     m.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_delta_parser(sub)
+    add_work4all_parsers(sub)
+    add_rollback_parser(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -301,10 +530,14 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(MaskingFilter())
         # a step's permanent failure is logged for telemetry; here the run's end prints it, once
         handler.addFilter(lambda record: not hasattr(record, "failure_kind"))
-    if args.command != "migrate":
+    if args.command not in ("migrate", "delta", "work4all-spec", "validate-export", "rollback"):
         return 1
     try:
-        return asyncio.run(_migrate(args))
+        if args.command in ("work4all-spec", "validate-export"):
+            return _work4all(args)
+        if args.command == "rollback":
+            return asyncio.run(_rollback(args))
+        return asyncio.run(_migrate(args) if args.command == "migrate" else _delta(args))
     except KeyboardInterrupt:
         console.print("interrupted: rerun the same command to resume", markup=False)
         return 130

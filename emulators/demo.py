@@ -1,12 +1,14 @@
 """`make demo`: a whole migration on the embedded default, with nothing but this repository.
 
-1. generates a WORKetc sample export with realistic dirt (``emulators.sample_worketc``);
+1. generates a WORKetc sample export with realistic dirt (``emulators.sample_worketc``), or with
+   ``--source work4all`` a German work4all vendor export (``emulators.sample_work4all``);
 2. starts the Dataverse emulator on a loopback port over HTTPS (a test CA made at start, because
    MSAL refuses plain http), with service protection limits on (time-scaled), and the Microsoft Graph
    emulator (SharePoint document library) beside it;
 3. provisions Dynamics 365 users the way an administrator would (POST systemusers);
 4. runs ``python -m cli migrate`` against it, authenticating with MSAL client credentials;
-5. prints the reconciliation table and leaves ``out/demo/report.json``, ``rejects.csv``,
+5. prints the reconciliation table, the verification figures and the path of the report people read
+   (``out/demo/report.html``, with ``summary.md`` for e-mail), and leaves ``out/demo/report.json``, ``rejects.csv``,
    ``warnings.csv``, ``owner_queue.csv`` and the emulator's SQLite file for inspection.
 """
 
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--time-scale", type=float, default=0.02, help="service protection windows x this")
     p.add_argument("--large-file-mb", type=int, default=12, help="one document this large (upload session)")
+    p.add_argument("--source", default="worketc", choices=("worketc", "work4all"),
+                   help="the sample: a WORKetc CSV export, or a work4all vendor export (German, cp1252, xlsx)")
+    p.add_argument("--rollback", action="store_true",
+                   help="then roll the run back (python -m cli rollback) and show the residue, table by table")
     args = p.parse_args(argv)
 
     out = Path(args.out).resolve()
@@ -46,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     export, users_file = out / "export", out / "provisioned_users.json"
     started = time.monotonic()
 
-    print(f"1/4 generating a WORKetc export of {args.companies} companies in {export}")
-    subprocess.run([sys.executable, "-m", "emulators.sample_worketc", "--out", str(export), "--companies",
-                    str(args.companies), "--seed", str(args.seed), "--users-out", str(users_file),
-                    "--large-file-mb", str(args.large_file_mb)], check=True)
+    if args.source == "work4all":  # W1's dirty German vendor export (emulators.sample_work4all)
+        print(f"1/4 generating a work4all vendor export in {export}")
+        subprocess.run([sys.executable, "-m", "emulators.sample_work4all", "--out", str(export), "--seed",
+                        str(args.seed), "--users-out", str(users_file)], check=True)
+    else:
+        print(f"1/4 generating a WORKetc export of {args.companies} companies in {export}")
+        subprocess.run([sys.executable, "-m", "emulators.sample_worketc", "--out", str(export), "--companies",
+                        str(args.companies), "--seed", str(args.seed), "--users-out", str(users_file),
+                        "--large-file-mb", str(args.large_file_mb)], check=True)
 
     print("2/4 starting the Dataverse emulator (HTTPS, realistic service protection limits, time-scaled)")
     app = create_app(db=str(out / "dataverse.sqlite"), profile="realistic", time_scale=args.time_scale,
@@ -75,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         users = json.loads(users_file.read_text())
         print(f"3/4 provisioning {len(users)} Dynamics 365 users, as the administrator would")
         provision_users(server.base_url, server.ca_file, users)
+        before = (table_counts(server.base_url, server.ca_file), len(graph.state.store.items)) if args.rollback else None
 
         print("4/4 migrating with `python -m cli migrate`")
-        cmd = [sys.executable, "-m", "cli", "migrate", "--source", "worketc-csv", "--input", str(export),
+        kind = {"worketc": "worketc-csv", "work4all": "work4all-export"}[args.source]
+        cmd = [sys.executable, "-m", "cli", "migrate", "--source", kind, "--input", str(export),
                "--target", server.base_url, "--out", str(out), "--auto-approve", "--owners", "use-default"]
         print("    " + " ".join(cmd[1:]))
         code = subprocess.run(cmd, env=env).returncode
+        if before is not None:
+            code = roll_back(out, env, server, graph, before) or code
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
     if report is None:
         print("the migration did not produce a report", file=sys.stderr)
@@ -90,9 +105,58 @@ def main(argv: list[str] | None = None) -> int:
           f"{t['unchanged']} unchanged), "
           f"{t['rejected']} rejected with a reason, {t['warnings']} values flagged; "
           f"{report['owner_queue']} owners queued. {time.monotonic() - started:.1f} s")
-    print(f"report: {out / 'report.json'}; the map it applied: {out / 'mapping.yaml'} (review page "
-          f"{out / 'review.html'}); spot-check sheet: {out / 'spotcheck.xlsx'}")
+    print(f"verification: {t.get('verified', 0)} rows read back identical field by field, "
+          f"{t.get('mismatched', 0)} different, {t.get('missing', 0)} missing (mismatches.csv)")
+    print(f"the map it applied: {out / 'mapping.yaml'} (review page {out / 'review.html'}); spot-check sheet: "
+          f"{out / 'spotcheck.xlsx'}; report.json, summary.md (for e-mail)")
+    print(f"the report: {out / 'report.html'}" if (out / "report.html").exists() else
+          f"report: {out / 'report.json'} (report.html could not be written: see the log above)")
     return code
+
+
+def roll_back(out: Path, env: dict, server, graph, before: tuple[dict[str, int], int]) -> int:
+    """``make demo-rollback``: roll the demo's run back and compare every table with its state before the run."""
+    run_id = json.loads((out / "report.json").read_text())["run_id"]
+    cmd = [sys.executable, "-m", "cli", "rollback", "--run", run_id, "--out", str(out)]
+    print("\nrolling the run back with `python -m cli rollback`\n    " + " ".join(cmd[1:]))
+    code = subprocess.run(cmd, env=env).returncode
+    after = table_counts(server.base_url, server.ca_file)
+    tables, files = before
+    changed = {t: (tables.get(t, 0), after.get(t, 0)) for t in sorted(set(tables) | set(after))
+               if tables.get(t, 0) != after.get(t, 0)}
+    for t, (b, a) in changed.items():
+        print(f"    {t}: {b} rows before the run, {a} after the rollback")
+    residue = sum(abs(a - b) for b, a in changed.values()) + abs(len(graph.state.store.items) - files)
+    print(f"residue: {residue} (Dataverse: {len(tables)} tables compared with their state before the run, "
+          f"{sum(after.values())} rows; SharePoint: {len(graph.state.store.items)} items, {files} before)")
+    return code or (1 if residue else 0)
+
+
+def table_counts(base_url: str, ca_file: str) -> dict[str, int]:
+    """Rows per entity set, read through the Web API as any client would."""
+    with httpx.Client(base_url=base_url, verify=_ssl(ca_file), timeout=60) as http:
+        headers = {"Authorization": f"Bearer {_token(http, base_url)}", "Prefer": "odata.maxpagesize=5000"}
+        ids = {m["EntitySetName"]: m["PrimaryIdAttribute"] for m in http.get(
+            "/api/data/v9.2/EntityDefinitions", params={"$select": "EntitySetName,PrimaryIdAttribute"},
+            headers=headers).json()["value"]}
+        counts = {}
+        for es in (s["url"] for s in http.get("/api/data/v9.2/", headers=headers).json()["value"]):
+            url, n, params = f"/api/data/v9.2/{es}", 0, {"$select": ids[es]}
+            while url:
+                r = http.get(url, params=params, headers=headers)
+                r.raise_for_status()
+                n += len(r.json()["value"])
+                url, params = r.json().get("@odata.nextLink"), None
+            counts[es] = n
+    return counts
+
+
+def _token(http: httpx.Client, base_url: str) -> str:
+    tok = http.post(f"/{TENANT}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+        "scope": f"{base_url}/.default"})
+    tok.raise_for_status()
+    return tok.json()["access_token"]
 
 
 def provision_users(base_url: str, ca_file: str, users: list[dict]) -> None:

@@ -124,7 +124,7 @@ def _migration(context: df.DurableOrchestrationContext, run: dict, planned: list
     waves = [w for w in ([n for n in wave if n not in owner_objects] for wave in plan["waves"]) if w]
     for number, wave in enumerate(waves, start=1):
         context.set_custom_status({"phase": "loading", "wave": number, "waves": len(waves), "objects": wave,
-                                   "done": [r["object"] for r in reports]})
+                                   "done": [r["object"] for r in reports], "plan": waves})
         # One sub-orchestration per object of the wave; each ends with its reconciliation report,
         # and the next wave starts only when all of this wave's reports are in.
         reports += yield from fan_out(context, [_object(context, run, name) for name in wave])
@@ -220,17 +220,34 @@ def _migrate_object(context: df.DurableOrchestrationContext, job: dict):
     yield from activity(context, "prepare_object", job)
     status("extracting")
     extracted = yield from activity(context, "extract_object", job)
+    # Extraction runs in bounded slices (shared/steps/extract.py): a call that stopped at its bound says
+    # done: False, and the next call (numbered) reads on from the continuation it left in staging.
+    calls = 1
+    while not extracted.get("done", True):
+        status("extracting", slices=calls, source=extracted.get("source"), staged=extracted.get("staged"),
+               chunks=extracted.get("chunks"))
+        extracted = yield from activity(context, "extract_object", {**job, "slice": calls})
+        calls += 1
     if spec.pipeline == "records":
         status("transforming", chunks=len(extracted["chunks"]), staged=extracted["staged"])
         transformed = yield from fan_out(context, [
             context.call_activity_with_retry("transform_chunk", RETRY, {**job, "chunk": chunk})
             for chunk in extracted["chunks"]
         ])
+        # A load activity may stop at its bound (documents: files or bytes per call) with done: False;
+        # such chunks go again, in rounds, until every chunk is done.
         status("loading", chunks=len(transformed))
-        yield from fan_out(context, [
-            context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": t["chunk"]})
-            for t in transformed if t["chunk"]
-        ])
+        pending = [t["chunk"] for t in transformed if t["chunk"]]
+        rounds = 0
+        while pending:
+            if rounds:
+                status("loading", chunks=len(transformed), pending=len(pending), round=rounds)
+            results = yield from fan_out(context, [
+                context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": chunk})
+                for chunk in pending
+            ])
+            pending = [c for c, r in zip(pending, results) if isinstance(r, dict) and r.get("done") is False]
+            rounds += 1
         # every written row read back and compared field by field, before the next wave starts
         status("verifying")
         yield from activity(context, "verify_object", job)

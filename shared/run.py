@@ -20,7 +20,7 @@ import re
 import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .objects import SOURCE_KINDS, catalogue
 from .settings import SETTING_NAME, absolute_folder, holds_secret, https_url
@@ -71,6 +71,9 @@ def _staging_reference(value: str) -> str:
     return https_url(value) if "://" in value else absolute_folder(value)
 
 
+#: the time zone of a catalogue's source timestamps when the run names none (others: Australia/Sydney)
+SOURCE_TIMEZONES = {"work4all": "Europe/Berlin"}
+
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
 SourceKind = Annotated[str, AfterValidator(_source_kind)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
@@ -102,6 +105,21 @@ class RunOptions(BaseModel):
     #: how long the run waits for the map's approval before it ends approval_expired, having moved
     #: nothing (MAP_APPROVAL_DEADLINE_HOURS; 7 days by default)
     approval_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 168
+    #: a later pass (a rerun, a delta sync) deactivates the records whose source row is gone
+    #: (SetState statecode 1 where the table has an Inactive state: shared/steps/delta.py); else they are
+    #: only reported ``deleted_in_source``
+    deactivate_deleted: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_timezone(cls, data):
+        """A source's own clock when the run names no time zone: work4all is German (Europe/Berlin)."""
+        if isinstance(data, dict) and data.get("timezone") is None:
+            data = {k: v for k, v in data.items() if k != "timezone"}
+            zone = SOURCE_TIMEZONES.get(SOURCE_KINDS.get(str(data.get("source") or "worketc-csv"), ""))
+            if zone:
+                data["timezone"] = zone
+        return data
 
     @field_validator("only", "skip")
     @classmethod
@@ -122,9 +140,29 @@ class RunConfig(RunOptions):
     target: Annotated[str, AfterValidator(https_url)]  # Dataverse environment URL, https://org.crm.dynamics.com
     staging: Annotated[str, AfterValidator(_staging_reference)]  # see the module docstring
 
+    #: which pass of the migration this is: 1 is the first, each rerun of a completed run and each delta
+    #: sync is the next (shared/steps/delta.py); a pass stages under its own prefix and loads only what
+    #: changed since the pass before it
+    pass_no: Annotated[int, Field(ge=1)] = 1
+    #: a delta sync (timer, HTTP route, ``cli delta``) rather than a rerun of the same command
+    delta: bool = False
+    #: a delta sync's final run with the source frozen: ``{"by", "at"}``; it ends with a certificate
+    freeze: dict[str, str] | None = None
+
+    @property
+    def base_prefix(self) -> str:
+        """The migration's staging prefix, shared by its passes (the lease of ``--fresh``, the pass list)."""
+        return f"runs/{self.run_id}/"
+
     @property
     def prefix(self) -> str:
-        return f"runs/{self.run_id}/"
+        """This pass's staging prefix: the migration's for the first pass, ``passes/<n>/`` below it after."""
+        return pass_prefix(self.run_id, self.pass_no)
+
+    @property
+    def instance_id(self) -> str:
+        """The Durable instance id of this pass: the run id for the first, ``<run_id>:pass-<n>`` after."""
+        return self.run_id if self.pass_no == 1 else f"{self.run_id}:pass-{self.pass_no}"
 
     @staticmethod
     def derive_run_id(source: str, input: str, target: str, sample: int | None = None) -> str:
@@ -133,3 +171,8 @@ class RunConfig(RunOptions):
         text = f"{source}\n{input}\n{target}" + ("" if sample is None else f"\nsample={sample}")
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"run-{digest}"
+
+
+def pass_prefix(run_id: str, pass_no: int) -> str:
+    """Where pass ``pass_no`` of run ``run_id`` stages (``runs/<id>/`` for the first)."""
+    return f"runs/{run_id}/" if pass_no == 1 else f"runs/{run_id}/passes/{pass_no}/"

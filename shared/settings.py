@@ -76,6 +76,14 @@ def absolute_folder(value: str) -> str:
     return value.rstrip("/\\") or value
 
 
+def work4all_mandant(value: str) -> str:
+    """A work4all tenant code (``x-work4all-mandant``): a short name of letters, digits, ``-`` or ``_``."""
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise ValueError("must be a work4all mandant code (letters, digits, - or _; e.g. 1)")
+    return value
+
+
 #: the name of an app setting / environment variable
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
@@ -106,6 +114,9 @@ class AllowList:
     #: the choices are the names of settings (staging: their values are connection strings, which
     #: must neither travel in run settings nor be compared with what a caller sends)
     names_only: bool = False
+    #: an export uploaded to the staging account may be picked too: ``imports/<name>``
+    #: (shared/staging/imports.py; the run's staging must then be Blob Storage, see ``check_import``)
+    imports: bool = False
 
     def choices(self, env: Mapping[str, str]) -> dict[str, str]:
         """name -> value: the single setting is named by its own name, list entries by their value."""
@@ -131,7 +142,18 @@ class AllowList:
 
     def pick(self, requested: str | None, env: Mapping[str, str]) -> str:
         """The allowed value ``requested`` names (by value or by setting name); the only one if None."""
+        if self.imports and requested is not None and requested.strip().startswith("imports/"):
+            from .staging.imports import import_name
+
+            try:
+                return import_name(requested)
+            except ValueError as e:
+                raise RequestRefused(self.field, "-", f"{self.field} {e}") from None
         choices = self.choices(env)
+        if not choices and self.imports and requested is None:
+            raise RequestRefused(self.field, self.one, (
+                f"{self.field}: give the export you uploaded to the staging account's imports container "
+                f"(\"{self.field}\": \"imports/<name>\"), or set the app setting {self.one} to a folder"))
         if not choices:
             raise SettingsError(f"no {self.what} is configured: set the app setting {self.one} (or {self.many})")
         if requested is None:
@@ -159,7 +181,26 @@ STAGINGS = AllowList("staging", "staging setting", "STAGING_CONNECTION", "STAGIN
 #: source kind -> where its input may come from
 INPUTS: dict[str, AllowList] = {
     "worketc-csv": AllowList("input", "WORKetc export folder", "WORKETC_EXPORT_FOLDER", "WORKETC_EXPORT_FOLDERS",
-                             check=absolute_folder),
+                             check=absolute_folder, imports=True),
     "worketc-soap": AllowList("input", "WORKetc WSDL URL", "WORKETC_WSDL_URL", "WORKETC_WSDL_URLS",
                               check=functools.partial(https_url, query=True)),
+    "work4all-export": AllowList("input", "work4all export folder", "WORK4ALL_EXPORT_FOLDER",
+                                 "WORK4ALL_EXPORT_FOLDERS", check=absolute_folder, imports=True),
+    # the API and token URLs are app settings (WORK4ALL_API_URL, WORK4ALL_TOKEN_URL); a run picks the tenant
+    "work4all-graphql": AllowList("input", "work4all mandant", "WORK4ALL_MANDANT", "WORK4ALL_MANDANTS",
+                                  check=work4all_mandant),
 }
+
+
+def check_import(input_: str, staging: str, env: Mapping[str, str]) -> None:
+    """An ``imports/<name>`` input is read from the staging account: refused (400, naming the staging
+    setting) when the run's staging setting holds a folder rather than Blob Storage."""
+    if not input_.startswith("imports/"):
+        return
+    value = env.get(staging, staging).strip()
+    from .staging.location import parse_connection_string
+
+    if not (value.lower().startswith("https://") or parse_connection_string(value) is not None):
+        raise RequestRefused("input", staging, f"input {input_} is read from the staging account's imports "
+                             f"container, but the staging setting {staging} is a folder: stage in Blob Storage, "
+                             "or give an export folder (WORKETC_EXPORT_FOLDER)")

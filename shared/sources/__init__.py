@@ -50,10 +50,13 @@ class WorketcCsvSource:
 
     replayable = True  # files: read again, checked by sha256
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, staging: str | None = None):
+        from ..staging.imports import open_import
         from .worketc.csv_export import MODIFIED_COLUMN, REFERENCE_COLUMNS, check_folder
 
-        self.folder = check_folder(folder)
+        # a folder, or an upload imports/<name> in the staging account (shared/staging/imports.py)
+        location = open_import(folder, staging)
+        self.folder = check_folder(location.folder if hasattr(location, "folder") else location)
         self.reference_fields, self.modified_field = REFERENCE_COLUMNS, MODIFIED_COLUMN
 
     def presence(self, spec: ObjectSpec) -> Presence:
@@ -69,6 +72,13 @@ class WorketcCsvSource:
         from .worketc.csv_export import read_table
 
         return read_table(self.folder, spec.file)
+
+    def rows_from(self, spec: ObjectSpec, start: dict | None) -> Iterator[dict]:
+        """The rows from ``start`` (a ``position()`` of an earlier reader; None: the first), resumable:
+        the reader's ``position()`` and ``exhausted`` say where to go on (extraction slices)."""
+        from .worketc.csv_export import read_table
+
+        return read_table(self.folder, spec.file, start=start)
 
     def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
         return _worketc_contract(spec)
@@ -128,13 +138,90 @@ class WorketcSoapSource:
             return self.csv.rows(spec) if self.csv else iter(())
         return self.client.extract(self._object(spec))
 
+    def rows_from(self, spec: ObjectSpec, start: dict | None) -> Iterator[dict]:
+        """The records from ordinal ``start["record"]`` on (extraction slices): a paged operation is asked
+        for the page that holds it (``skip``), so a later slice does not page through the earlier ones."""
+        if self._from_folder(spec):
+            return self.csv.rows_from(spec, start) if self.csv else _SoapFrom(iter(()), 0)
+        return _SoapFrom.of(self.client, self._object(spec), int((start or {}).get("record", 0)))
+
     def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
         return _worketc_contract(spec)
 
 
+class _SoapFrom:
+    """SOAP records from an ordinal on, with ``position()`` / ``exhausted`` as ``TableReader`` has them."""
+
+    def __init__(self, rows: Iterator[dict], n: int):
+        self._rows, self._n, self._done = rows, n, False
+
+    @classmethod
+    def of(cls, client, object_name: str, start: int) -> "_SoapFrom":
+        from .worketc.soap import WorketcError, _items, _text, _values
+
+        spec = client.spec(object_name)
+        known = client.operation_inputs().get(spec.operation, [])
+        paged = bool(spec.skip_arg and spec.top_arg and spec.skip_arg in known and spec.top_arg in known)
+        if not start or not paged or spec.fan_out or spec.shape != "record":
+            rows = client.extract(object_name)  # from the start, the first ``start`` records skipped
+            for _ in range(start):
+                if next(rows, None) is None:
+                    break
+            return cls(rows, start)
+
+        def pages() -> Iterator[dict]:  # as WorketcSoapClient._pages, from skip = start
+            base = {k: v for k, v in spec.args.items() if k in known}
+            skip, previous, longest, ordinal = start, None, 0, start
+            while True:
+                items = _items(client.call(spec.operation, **{**base, spec.skip_arg: skip,
+                                                              spec.top_arg: client.settings.page_size}))
+                if not items:
+                    return
+                first = _text(_values(items[0]).get("EntityID"))
+                if previous is not None and first is not None and first == previous:
+                    raise WorketcError(f"{spec.operation} ignores {spec.skip_arg!r}: the same page came back")
+                for item in items:
+                    for row in client._rows(spec, item):
+                        ordinal += 1
+                        row["_row"], row["_record"] = ordinal + 1, ordinal
+                        yield row
+                if len(items) < longest:
+                    return
+                longest, skip, previous = max(longest, len(items)), skip + len(items), first
+
+        return cls(pages(), start)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        try:
+            row = next(self._rows)
+        except StopIteration:
+            self._done = True
+            raise
+        self._n += 1
+        return row
+
+    def position(self) -> dict:
+        return {"record": self._n}
+
+    @property
+    def exhausted(self) -> bool:
+        return self._done
+
+
 def open_source(run: RunConfig) -> Source:
     if run.source == "worketc-csv":
-        return WorketcCsvSource(run.input)
+        return WorketcCsvSource(run.input, run.staging)
     if run.source == "worketc-soap":
         return WorketcSoapSource(run.input)
+    if run.source == "work4all-export":  # the vendor export / Excel templates (shared/sources/work4all/export.py)
+        from .work4all.export import Work4allExportSource
+
+        return Work4allExportSource(run.input, run.staging)
+    if run.source == "work4all-graphql":  # a cloud tenant's API; --input is the mandant (graphql.py)
+        from .work4all.graphql import Work4allGraphqlSource
+
+        return Work4allGraphqlSource(run.input, timezone=run.timezone)
     raise ValueError(f"source kind {run.source!r} is not supported yet")

@@ -15,16 +15,21 @@ its staging prefix from start to end with :mod:`.lease`. What they share is publ
 Staging layout under ``runs/<run_id>/``::
 
     objects/<name>/extract/part-NNNNN.jsonl.gz + manifest.json   source rows that passed extraction
+    objects/<name>/extract/slices/NNNNN.json, .keys.jsonl.gz     one extraction slice: counts, continuation, keys
     objects/<name>/extract.json                                  extract summary
     objects/<name>/transform/part-NNNNN.jsonl.gz                 rows ready to load {"key","body"}
     objects/<name>/transform/part-NNNNN.json                     transform summary, rejects, warnings
     objects/<name>/load/part-NNNNN.json                          per-row outcomes from Dataverse
+    objects/<name>/load/part-NNNNN.before.json                   keys + before-images for a rollback (.rollback)
     objects/<name>/verify.json, mismatches.json                  written rows read back and compared (.verify)
     objects/<name>/report.json, loaded_keys.json                 reconciliation
+    objects/<name>/hashes.json, deleted.json                     what the next pass compares with (.delta)
+    passes/<n>/...                                               a later pass: the same layout, + pass.json
     owners.json, schema/custom_fields.json                       what later objects need
     report/report.json, rejects.csv, warnings.csv, owner_queue.csv
     report/spotcheck.xlsx, spotcheck.csv                         sampled records as sent and as found (.spot_check)
     run.lease                                                    held by the run in progress (.lease)
+    rollback/plan.json, restore/, delete/, report.json, ...      a rollback of the run (.rollback)
 
 Failures: a :class:`shared.errors.PermanentError` (bad settings, a refused credential, an unreadable
 input) is *returned* by the registered step as ``{"failure": {"kind", "message"}}`` instead of raised,
@@ -42,6 +47,7 @@ from .. import telemetry
 from ..errors import PermanentError
 from .config import build_config, write_inventory
 from .custom_fields import column_name, deploy_custom_fields
+from .delta import certify, sync_deleted
 from .discover import discover
 from .documents import transfer_documents
 from .extract import extract_object
@@ -52,6 +58,8 @@ from .mapping import approve_map, propose_map
 from .owners import resolve_owners
 from .prepare import prepare_object
 from .reconcile import reconcile_object
+from .rollback import (rollback_delete, rollback_documents, rollback_placeholders, rollback_plan, rollback_report,
+                       rollback_restore, rollback_schema, rollback_verify)
 from .report import final_report
 from .spot_check import spot_check
 from .transform import transform_chunk
@@ -100,6 +108,17 @@ STEPS: dict[str, Step] = {name: telemetry.traced(name, permanent_failures_return
     "final_report": final_report,
     "spot_check": spot_check,
     "transfer_documents": transfer_documents,
+    # rolling a run back (orchestrators/rollback.py)
+    "rollback_plan": rollback_plan,
+    "rollback_restore": rollback_restore,
+    "rollback_delete": rollback_delete,
+    "rollback_documents": rollback_documents,
+    "rollback_placeholders": rollback_placeholders,
+    "rollback_schema": rollback_schema,
+    "rollback_verify": rollback_verify,
+    "rollback_report": rollback_report,
+    "sync_deleted": sync_deleted,
+    "certify": certify,
 }.items()}
 
 __all__ = ["STEPS", "Step", "column_name", *STEPS]

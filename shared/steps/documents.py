@@ -113,6 +113,7 @@ from ..sharepoint import (ContentMismatch, GraphError, GraphThrottled, ItemExist
 from ..sharepoint.names import (MAX_PATH, RESTRICTIONS, record_folder_name, safe_name, unique_names,
                                 with_source_id)
 from ..staging import Staging, read_chunk
+from ..staging.imports import open_import
 from .common import dataverse, ensure_columns_and_key, load_summary, obj_path, run_config, spec_of, staging_for
 
 log = logging.getLogger("migration.documents")
@@ -181,12 +182,13 @@ def _open_csv(run: RunConfig, body: dict) -> BinaryIO:
     rel = (body.get("Path") or "").replace("\\", "/").lstrip("/")
     if not rel:
         raise DocumentUnavailable("missing_file", f"{body.get('FileName')!r}: the document has no Path")
-    root = (Path(run.input) / "files").resolve()
-    path = (root / rel).resolve()
-    if root != path and root not in path.parents:
+    if ".." in rel.split("/"):
         raise DocumentUnavailable("invalid_document", f"files/{rel}: the path leaves the export's files/ folder")
     try:
-        return open(path, "rb")
+        # the export folder, or the upload imports/<name> in the staging account (shared/staging/imports.py)
+        return open_import(run.input, getattr(run, "staging", None)).open_file(f"files/{rel}")
+    except ValueError:
+        raise DocumentUnavailable("invalid_document", f"files/{rel}: the path leaves the export's files/ folder")
     except FileNotFoundError:
         raise DocumentUnavailable("missing_file", f"files/{rel} ({body.get('FileName')}) is not in the export")
     except (IsADirectoryError, PermissionError) as e:
@@ -215,8 +217,22 @@ def _open_soap(run: RunConfig, body: dict) -> BinaryIO:
         os.unlink(name)
 
 
+def _open_work4all_export(run: RunConfig, body: dict) -> BinaryIO:
+    """A work4all Beleg's PDF: ``Path`` is relative to the export folder (``Dateien/...``, the format)."""
+    rel = (body.get("Path") or "").replace("\\", "/").lstrip("/")
+    if not rel or ".." in rel.split("/"):
+        raise DocumentUnavailable("invalid_document", f"{rel!r}: not a file of the export's Dateien/ folder")
+    try:
+        return open_import(run.input, getattr(run, "staging", None)).open_file(rel)
+    except ValueError:
+        raise DocumentUnavailable("invalid_document", f"{rel}: the path leaves the export folder")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise DocumentUnavailable("missing_file", f"{rel} ({body.get('FileName')}) is not in the export")
+
+
 #: run.source -> opener: a readable, ideally seekable, binary stream the caller closes.
-OPENERS: dict[str, Callable[[RunConfig, dict], BinaryIO]] = {"worketc-csv": _open_csv, "worketc-soap": _open_soap}
+OPENERS: dict[str, Callable[[RunConfig, dict], BinaryIO]] = {"worketc-csv": _open_csv, "worketc-soap": _open_soap,
+                                                             "work4all-export": _open_work4all_export}
 
 
 def open_document(run: RunConfig, body: dict) -> BinaryIO:
@@ -251,6 +267,10 @@ _NUMBERS: dict[str, tuple[str, type, float, float]] = {
     "SHAREPOINT_SIMPLE_UPLOAD_LIMIT": ("simple_upload_limit", int, 4 * 1024 * 1024, 1),
     "SHAREPOINT_MAX_WAIT_SECONDS": ("max_wait", float, 600.0, 0),
     "SHAREPOINT_THROTTLE_BUDGET_SECONDS": ("throttle_budget", float, 3600.0, 0),
+    # one call of transfer_documents moves at most this many files / bytes (whole records), then says
+    # done: False and the orchestrator calls it again for the rest: every activity stays bounded
+    "SHAREPOINT_SLICE_FILES": ("slice_files", int, 500, 1),
+    "SHAREPOINT_SLICE_BYTES": ("slice_bytes", int, 2 * 1024 ** 3, 1),
 }
 
 
@@ -328,6 +348,8 @@ class GraphSettings:
     static_token: str | None = None
     max_wait: float = 600.0
     throttle_budget: float = 3600.0
+    slice_files: int = 500
+    slice_bytes: int = 2 * 1024 ** 3
 
     @classmethod
     def from_env(cls, env: dict | None = None, *, target: str | None = None) -> "GraphSettings":
@@ -463,12 +485,21 @@ async def transfer_documents(payload: dict) -> dict:
     wait = retry.retry_at - time.time()
     if wait > 0:  # the rest of what Graph asked the last attempt to wait, bounded like every wait here
         await asyncio.sleep(min(wait, settings.max_wait))
+    pending = [d for d in docs if d.outcome is None]
+    batch = _slice(pending, settings)
     async with dataverse(run) as dv, graph_client(run, settings) as sp:
         transfer = _Transfer(run, spec, dv, sp, settings, names)
-        await transfer.move([d for d in docs if d.outcome is None])
+        await transfer.move(batch)
     warnings = retry.warnings + transfer.warnings
     if transfer.throttled is not None:
         _after_throttling(st, spec, part, settings, retry, docs, warnings, transfer.throttled)
+    if len(batch) < len(pending) and any(d.outcome is None for d in docs):
+        # the slice's bound: keep what is final, and let the orchestrator call again for the rest
+        progress = _Retry(retry.name, outcomes={d.key: d.outcome for d in docs if d.outcome is not None},
+                          warnings=warnings)
+        progress.save(st)
+        left = sum(1 for d in docs if d.outcome is None)
+        return {"done": False, "files": len(docs), "files_done": len(docs) - left}
     if any(d.outcome is None for d in docs):
         raise RuntimeError(f"{spec.name} {part}: a document got no outcome")
     doc = {"outcomes": [{**d.outcome, "row": d.row.get("row"), "record": d.row.get("record"),
@@ -477,6 +508,26 @@ async def transfer_documents(payload: dict) -> dict:
     st.write_json(result_name, doc)
     st.delete(retry.name)
     return load_summary(doc)
+
+
+def _slice(pending: list[_Doc], settings: GraphSettings) -> list[_Doc]:
+    """The documents this call moves: whole records (a record's files in one call, so its folder's
+    report is complete), in row order, until ``slice_files`` files or ``slice_bytes`` bytes (at least one
+    record)."""
+    by_record: dict[tuple, list[_Doc]] = {}
+    for d in pending:
+        reg = d.body.get("regarding") or {}
+        by_record.setdefault((reg.get("table"), str(reg.get("key"))), []).append(d)
+    batch: list[_Doc] = []
+    size = 0
+    for docs in by_record.values():
+        more = sum(int(d.body.get("SizeBytes") or 0) if str(d.body.get("SizeBytes") or "").isdigit() else 0
+                   for d in docs)
+        if batch and (len(batch) + len(docs) > settings.slice_files or size + more > settings.slice_bytes):
+            break
+        batch += docs
+        size += more
+    return batch
 
 
 def _after_throttling(st: Staging, spec: ObjectSpec, part: str, settings: GraphSettings, retry: _Retry,

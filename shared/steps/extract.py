@@ -10,6 +10,10 @@ stages the winners and rejects the rest, naming both lines. A replayable source 
 twice, its sha256 checked; any other (the SOAP API) is spooled to a local temporary file by the first
 pass. The output depends on the input alone, so a rerun of extraction writes the same bytes.
 
+A records object is read in bounded slices instead, one activity call each (see "Slices" at the end): the
+same decisions over the whole object, from the keys each slice stages; the two passes below remain for a
+sample run and for the objects that configure the run (read whole, they are small).
+
 A sample run (``RunConfig.sample`` = N) stages a *connected* sample of each records object: up to N of
 the rows it would stage, in source order, taking only rows whose references (its lookups, and the
 source's reference fields other objects declare as lookups, such as a ticket's CompanyID) point at
@@ -23,12 +27,19 @@ the run (users, custom field definitions, configuration, inventories) is read wh
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
+import io
 import json
+import os
 import tempfile
+import time
+import zlib
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import IO, Callable, Iterator
 
 from .. import objects as catalogue_mod
@@ -39,7 +50,8 @@ from ..run import RunConfig
 from ..sources import Source, open_source
 from ..sources.ids import id_fold, source_id
 from ..sources.worketc.values import FieldError, parse_datetime
-from ..staging import Staging, write_chunks
+from ..staging import Staging, codec, write_chunks
+from ..staging.chunks import PART_TEMPLATE, ChunkRef, Manifest, encode_chunk, manifest_bytes, manifest_name
 from .common import obj_path, run_config, spec_of, staged_rows, staging_for
 
 
@@ -55,13 +67,20 @@ async def extract_object(payload: dict) -> dict:
             raise InputError(f"{spec.name} was extracted {_sampled(summary.get('sample'))} in this run's staging and "
                              f"this run asks for {_sampled(run.sample)}: rerun with --fresh, or give it another "
                              "--run-id")
+    elif run.sample is None and spec.pipeline == "records":
+        # in slices: each call reads a bounded slice and returns {"done": False}; the orchestrator calls
+        # again with the next "slice" until the object is done (see "Slices" below)
+        result = await asyncio.to_thread(_extract_slice, run, spec, st, int(payload.get("slice", 0)))
+        if not result.get("done"):
+            return result
+        summary = st.read_json(summary_name)
     else:
         # Reading the source blocks (files, zeep): keep it off the event loop that other activities share.
         summary = await asyncio.to_thread(_extract, run, spec, st)
         st.write_json(summary_name, summary)
     # counts and chunk names only: rejects and warnings quote source values (personal data), which
     # must not reach orchestration history; they stay in staging for the report
-    return {k: v for k, v in summary.items() if k not in ("rejects", "warnings")}
+    return {**{k: v for k, v in summary.items() if k not in ("rejects", "warnings")}, "done": True}
 
 
 @dataclass(slots=True)
@@ -295,3 +314,310 @@ def _files(first: Iterator[dict], second: Iterator[dict] | None) -> list[dict]:
         raise InputError(f"{seen['file']} changed while it was being extracted: leave the export folder alone "
                          "while a run reads it, then rerun")
     return [seen]
+
+
+# ------------------------------------------------------------------------------------------------ slices
+#
+# A records object is extracted in slices, so that no activity outlives the platform's timeout however big
+# the object (https://learn.microsoft.com/azure/azure-functions/functions-scale#timeout) and a retry
+# redoes one slice, not the object. Call ``slice`` k of ``extract_object``:
+#
+# - reads on from where slice k-1 stopped (its ``next``: byte offset, line and record of a CSV file; the
+#   record ordinal of another source), at most EXTRACT_SLICE_ROWS rows or EXTRACT_SLICE_SECONDS seconds;
+#   stages the rows that have a key as chunks ``extract/part-NNNNN.jsonl.gz`` (numbered on from slice
+#   k-1's), rejects malformed rows and rows without a key, and writes the keys it staged
+#   (``extract/slices/NNNNN.keys.jsonl.gz``: key, record, modification date, chunk) and, last, its summary
+#   ``extract/slices/NNNNN.json`` (counts, rejects, warnings, chunks, ``next``, ``last``). A slice whose
+#   summary is there is done: a retried call returns it; one that died midway is redone from its start.
+# - once a slice found the end (``last``), the next calls finish: the keys of every slice decide, as the
+#   two passes of ``_extract`` do, which row each key keeps (the most recently modified; the first
+#   spelling of a case-folded key) and which are rejected naming the kept row, in buckets of at most
+#   DEDUP_KEYS keys (``extract/dedup/``; a call decides buckets until its time is up); the chunks holding a
+#   rejected row are written again without it (``part-NNNNN.dedup.jsonl.gz``, a bounded number per
+#   call); then the file's sha256 (a change between slices is an error), the manifest and ``extract.json``.
+#
+# The output depends on the input alone, whatever the slice bounds: the chunks hold the same rows.
+
+#: a slice's bounds: rows read and seconds spent (whichever comes first)
+DEFAULT_SLICE_ROWS, DEFAULT_SLICE_SECONDS = 50_000, 240.0
+
+
+def slice_bounds(env=os.environ) -> tuple[int, float]:
+    """(rows, seconds) a slice of extraction reads at most: EXTRACT_SLICE_ROWS, EXTRACT_SLICE_SECONDS."""
+    out = []
+    for name, default, kind in (("EXTRACT_SLICE_ROWS", DEFAULT_SLICE_ROWS, int),
+                                ("EXTRACT_SLICE_SECONDS", DEFAULT_SLICE_SECONDS, float)):
+        raw = env.get(name, "").strip()
+        try:
+            value = kind(raw) if raw else default
+        except ValueError:
+            value = 0
+        if value <= 0:
+            from ..errors import SettingsError
+
+            raise SettingsError(f"{name}={raw!r} is not a positive number: set it to the "
+                                f"{'rows' if kind is int else 'seconds'} one slice of extraction reads at most "
+                                f"(default {default:g}), or leave it unset")
+        out.append(value)
+    return out[0], out[1]
+
+
+def _slice_name(spec: ObjectSpec, k: int, ext: str = "json") -> str:
+    return obj_path(spec, "extract", "slices", f"{k:05d}.{ext}")
+
+
+def _public_slice(doc: dict) -> dict:
+    return {"done": False, "slice": doc["slice"], "phase": "reading", "source": doc["total_source"],
+            "staged": doc["total_staged"], "chunks": doc["next_part"]}
+
+
+class _Resumed:
+    """Rows of a source that cannot start midway (the SOAP API): the first ``start["record"]`` rows are read
+    and skipped. ``position()`` and ``exhausted`` as ``TableReader`` has them."""
+
+    def __init__(self, rows: Iterator[dict], start: dict | None):
+        self._rows, self._n, self._done = iter(rows), 0, False
+        skip = int((start or {}).get("record", 0))
+        for _ in range(skip):
+            if next(self._rows, None) is None:
+                break
+            self._n += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        try:
+            row = next(self._rows)
+        except StopIteration:
+            self._done = True
+            raise
+        self._n += 1
+        return row
+
+    def position(self) -> dict:
+        return {"record": self._n}
+
+    @property
+    def exhausted(self) -> bool:
+        return self._done
+
+
+def _rows_from(source: Source, spec: ObjectSpec, start: dict | None):
+    rows_from = getattr(source, "rows_from", None)
+    return rows_from(spec, start) if rows_from is not None else _Resumed(source.rows(spec), start)
+
+
+def _extract_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int) -> dict:
+    if st.exists(_slice_name(spec, k)):  # this call ran before (a retried activity)
+        return _public_slice(st.read_json(_slice_name(spec, k)))
+    prev = st.read_json(_slice_name(spec, k - 1)) if k > 0 and st.exists(_slice_name(spec, k - 1)) else None
+    if k == 0 or (prev is not None and not prev["last"]):
+        doc = _read_slice(run, spec, st, k, prev)
+        if not doc["last"]:
+            return _public_slice(doc)
+        # the source ended within this slice's bounds (every small object): finish in the same call
+    return _finish(run, spec, st)
+
+
+def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dict | None) -> dict:
+    max_rows, max_seconds = slice_bounds()
+    source = open_source(run)
+    reader = _rows_from(source, spec, prev["next"] if prev else None)
+    version = getattr(reader, "version", None)
+    if prev is not None and prev.get("version") != version:
+        raise InputError(f"{spec.file} changed while it was being extracted (between slices {k - 1} and {k}): leave "
+                         "the export alone while a run reads it, then rerun with --fresh")
+    rows = _Rows(run, spec, source)
+    part = prev["next_part"] if prev else 0
+    chunks: list[dict] = []
+    batch: list[dict] = []
+    keys_buf = io.BytesIO()  # the staged keys, one JSON line per chunk, compressed as they come
+    keys = gzip.GzipFile(filename="", mode="wb", fileobj=keys_buf, mtime=0)
+    chunk_keys: list[list] = []
+    staged = 0
+    rejects: list[Problem] = []
+    warnings: list[Problem] = []
+    n = 0
+    started = time.monotonic()
+
+    def flush() -> None:
+        keys.write(codec.dumps_bytes(chunk_keys) + b"\n")
+        chunk_keys.clear()
+        data = encode_chunk(batch)
+        name = obj_path(spec, "extract", PART_TEMPLATE.format(part + len(chunks)))
+        st.write_bytes(name, data)
+        chunks.append({"name": name, "records": len(batch), "sha256": hashlib.sha256(data).hexdigest(),
+                       "size": len(data)})
+        batch.clear()
+
+    base = int((prev or {}).get("next", {}).get("record", 0))
+    for row in reader:
+        n += 1
+        where = rows.where(row, base + n)
+        row["_record"] = where["record"]
+        malformed = row.get("_error")
+        key = rows.key(row)
+        for w in row.pop("_warnings", None) or ():
+            warnings.append(Problem(spec.name, key, "extract", w["code"], w["message"], field=w["field"],
+                                    value=w["value"], **where))
+        if malformed:
+            rejects.append(Problem(spec.name, key, "extract", "malformed_row", malformed, **where))
+        elif key is None:
+            rejects.append(Problem(spec.name, key, "extract", "missing_key",
+                                   f"{spec.key_field} is empty: the row cannot be migrated; give it its id in the "
+                                   "source and export again", field=spec.key_field, value=row.get(spec.key_field),
+                                   **where))
+        else:
+            if len(rows.key_fields) > 1:
+                row[spec.key_field] = key
+            raw, at = rows.modified(row)
+            chunk_keys.append([key, where["record"], at.timestamp() if at else None, raw, where["file"],
+                               where["line"], part + len(chunks)])
+            staged += 1
+            batch.append(row)
+            if len(batch) >= run.chunk_size:
+                flush()
+        if (n >= max_rows or time.monotonic() - started >= max_seconds) and getattr(reader, "resumable", True):
+            break  # (a UTF-16 file cannot be cut at a byte offset: it is read in one go)
+    if batch:
+        flush()
+    keys.close()
+    st.write_bytes(_slice_name(spec, k, "keys.jsonl.gz"), keys_buf.getvalue())
+    del keys_buf
+    doc = {"slice": k, "source": n, "staged": staged, "chunks": chunks, "next": reader.position(),
+           "last": bool(reader.exhausted), "next_part": part + len(chunks), "version": version,
+           "total_source": (prev or {}).get("total_source", 0) + n,
+           "total_staged": (prev or {}).get("total_staged", 0) + staged,
+           "trimmed": dict(rows.trimmed),
+           "rejects": [p.to_dict() for p in rejects], "warnings": [p.to_dict() for p in warnings]}
+    st.write_json(_slice_name(spec, k), doc)  # last: the slice is done
+    return doc
+
+
+#: chunks rewritten without their rejected duplicates per finishing call, at most (each is one chunk)
+FINISH_REWRITES = 200
+#: keys decided at once (one bucket): memory of the finishing call, about 250 bytes a key
+DEDUP_KEYS = 1_000_000
+
+
+def _dedup_bucket(spec: ObjectSpec, st: Staging, slices: list[dict], modified_field: str | None, bucket: int,
+                  buckets: int) -> dict:
+    """The rows of one bucket of keys that are not kept, as the two passes of ``_extract`` decide: first
+    the row each key keeps, then the others rejected naming it. ``{"losers": [[chunk, [records]]],
+    "problems": [...]}``."""
+    rows = SimpleNamespace(spec=spec, modified_field=modified_field)  # what the messages name
+
+    def staged_keys() -> Iterator[tuple]:  # one slice's keys in memory at a time, this bucket's only
+        for k in range(len(slices)):
+            with gzip.GzipFile(fileobj=io.BytesIO(st.read_bytes(_slice_name(spec, k, "keys.jsonl.gz")))) as lines:
+                for key, record, ts, raw, file, line, chunk in (e for part in lines for e in codec.loads(part)):
+                    fold = id_fold(key)
+                    if buckets == 1 or zlib.crc32(fold.encode("utf-8", "surrogatepass")) % buckets == bucket:
+                        yield fold, key, record, ts, raw, file, line, chunk
+
+    def at(ts: float | None) -> datetime | None:
+        return datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None
+
+    index: dict[str, _Kept] = {}
+    for fold, key, record, ts, raw, file, line, chunk in staged_keys():
+        here = _Kept(key, file, line, record, at(ts), raw)
+        kept = index.setdefault(fold, here)
+        if kept.key == key and here.rank() > kept.rank():
+            index[fold] = here
+    losers: dict[int, list[int]] = {}
+    problems: list[dict] = []
+    single = "+" not in spec.key_field
+    for fold, key, record, ts, raw, file, line, chunk in staged_keys():
+        kept = index[fold]
+        if kept.key == key and kept.record == record:
+            continue
+        if kept.key != key:
+            code, message = "case_collision", (
+                f"{spec.key_field} {key!r} differs only in case or accents from {kept.key!r} ({kept.where()}), and "
+                "Dataverse keys do not tell them apart: this row was not migrated; give one of them another id in "
+                "the source")
+        elif kept.record != record:
+            code, message = "duplicate_key", _duplicate_message(rows, key, kept, raw, at(ts))
+        losers.setdefault(chunk, []).append(record)
+        problems.append(Problem(spec.name, key, "extract", code, message, field=spec.key_field,
+                                value=key if single else None, file=file, line=line, record=record).to_dict())
+    return {"losers": sorted(losers.items()), "problems": problems}
+
+
+def _finish(run: RunConfig, spec: ObjectSpec, st: Staging) -> dict:
+    slices: list[dict] = []
+    while st.exists(_slice_name(spec, len(slices))):
+        slices.append(st.read_json(_slice_name(spec, len(slices))))
+        if slices[-1]["last"]:
+            break
+    if not slices or not slices[-1]["last"]:
+        raise RuntimeError(f"{spec.name}: extraction is not finished reading (slice {len(slices)} is missing)")
+    source = open_source(run)
+    # The keys are decided in buckets (by a hash of the case-folded key, so the rows one key has are in one
+    # bucket): each holds at most about DEDUP_KEYS keys in memory, and a call decides buckets until its
+    # time is up; an object of 10 million rows is ten buckets, in as many calls if need be.
+    buckets = max(1, -(-slices[-1]["total_staged"] // DEDUP_KEYS))
+    started = time.monotonic()
+    losers: dict[int, set[int]] = {}
+    dedup: list[dict] = []
+    for bucket in range(buckets):
+        name = obj_path(spec, "extract", "dedup", f"{bucket:05d}-of-{buckets:05d}.json")
+        if not st.exists(name):
+            if bucket and time.monotonic() - started >= slice_bounds()[1]:
+                return {"done": False, "phase": "deduplicating", "slice": len(slices),
+                        "source": slices[-1]["total_source"], "staged": slices[-1]["total_staged"]}
+            st.write_json(name, _dedup_bucket(spec, st, slices, source.modified_field, bucket, buckets))
+        decided = st.read_json(name)
+        for chunk, records in decided["losers"]:
+            losers.setdefault(chunk, set()).update(records)
+        dedup += decided["problems"]
+    refs: list[ChunkRef] = []
+    rewritten = 0
+    for doc in slices:
+        for c in doc["chunks"]:
+            number = int(c["name"].rsplit("part-", 1)[1].split(".")[0])
+            if number not in losers:
+                refs.append(ChunkRef(**c))
+                continue
+            name = c["name"].replace(".jsonl.gz", ".dedup.jsonl.gz")
+            if not st.exists(name):
+                if rewritten >= FINISH_REWRITES:  # bounded: the next call goes on from here
+                    return {"done": False, "phase": "deduplicating", "slice": len(slices),
+                            "source": slices[-1]["total_source"], "staged": slices[-1]["total_staged"]}
+                from ..staging import read_chunk
+
+                kept_rows = [r for r in read_chunk(st, c["name"], c["sha256"]) if r["_record"] not in losers[number]]
+                st.write_bytes(name, encode_chunk(kept_rows))
+                rewritten += 1
+            data = st.read_bytes(name)
+            count = sum(1 for line in gzip.decompress(data).splitlines() if line.strip())
+            if count:
+                refs.append(ChunkRef(name=name, records=count, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
+    files = []
+    reader = source.rows(spec)
+    if hasattr(reader, "describe"):  # a file: as its reader describes it, hashed once more (streamed)
+        if getattr(reader, "version", None) != slices[0].get("version"):
+            reader.close()
+            raise InputError(f"{spec.file} changed while it was being extracted: leave the export alone while a run "
+                             "reads it, then rerun with --fresh")
+        seen = reader.describe()
+        reader.close()
+        files = [{**seen, "rows": slices[-1]["next"].get("record", 0)}]
+    rejects = [r for doc in slices for r in doc["rejects"]] + dedup
+    rejects.sort(key=lambda p: p.get("record") or 0)
+    warnings = [w for doc in slices for w in doc["warnings"]]
+    trimmed: Counter[str] = Counter()
+    for doc in slices:
+        trimmed.update(doc["trimmed"])
+    manifest = Manifest(object=spec.name, records=sum(r.records for r in refs), chunks=refs)
+    st.write_bytes(manifest_name(obj_path(spec, "extract")), manifest_bytes(manifest))
+    summary = {
+        "object": spec.name, "source": slices[-1]["total_source"], "staged": manifest.records,
+        "rejected": len(rejects), "sample": None, "sampled_out": 0, "warned": len(warnings),
+        "trimmed_ids": {f: n for f, n in sorted(trimmed.items()) if n}, "files": files, "slices": len(slices),
+        "rejects": rejects, "warnings": warnings,
+        "chunks": [{"name": c.name, "records": c.records, "sha256": c.sha256} for c in refs],
+    }
+    st.write_json(obj_path(spec, "extract.json"), summary)
+    return {"done": True}

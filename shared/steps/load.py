@@ -31,16 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
+from .. import changes
 from .. import objects as catalogue_mod
 from ..dataverse import loader
 from ..dataverse.client import DataverseClient, DataverseError, DataverseTransientError
 from ..dataverse.keys import encode_key, in_filter, key_of_ref
 from ..objects import ObjectSpec
 from ..problems import Problem
+from ..rollback import capture as before_images
 from ..staging import read_chunk
+from . import delta
 from .common import (dataverse, effective_spec, load_summary, obj_path, run_config,
                      spec_of, staging_for)
 
@@ -78,18 +83,36 @@ async def load_chunk(payload: dict) -> dict:
     rows = read_chunk(st, chunk["name"], chunk.get("sha256"))
     outcomes: list = [None] * len(rows)
     warnings: list[dict] = []
+    # a later pass: rows whose content hash is the one the pass before loaded are not written at all
+    # (shared/changes.py, shared/steps/delta.py); changed rows of closed records are reopened and updated
+    previous = delta.previous_hashes(run, spec)
+    changed: set[int] = set()
+    for i, r in enumerate(rows):
+        change = changes.classify(r, previous)
+        if change == "unchanged":
+            outcomes[i] = loader.RowOutcome(r["key"], "unchanged", None,
+                                            "unchanged in the source since the last pass; not written", None)
+        elif change == "changed":
+            changed.add(i)
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault(r.get("table") or spec.table, []).append(i)
+        if outcomes[i] is None:
+            groups.setdefault(r.get("table") or spec.table, []).append(i)
+    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # the report's throughput chart
     async with dataverse(run) as dv:
+        # what a rollback needs (shared/rollback.py), before any write: the keys and before-images of the rows to write
+        await before_images(st, dv, spec, part, [rows[i] for idx in groups.values() for i in idx])
+        throttled = dv.metrics.throttled  # the worker's client counts its 429s (concurrent chunks share it)
         for table, idx in groups.items():
             ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(spec, table))
             await _bind_party_addresses(dv, spec, [rows[i] for i in idx])
-            if spec.close:
+            if spec.close and not all((rows[i].get("close") or {}).get("action") in BOUND_ACTIONS for i in idx):
                 closed = await _closed_records(dv, ref, [rows[i]["key"] for i in idx])
                 kept = [i for i in idx if rows[i]["key"] in closed]
                 for i, (outcome, more) in zip(kept, await asyncio.gather(
-                        *(_keep_closed(dv, spec, ref, rows[i], closed[rows[i]["key"]]) for i in kept))):
+                        *((_update_closed if i in changed else _keep_closed)(dv, spec, ref, rows[i],
+                                                                             closed[rows[i]["key"]])
+                          for i in kept))):
                     outcomes[i] = outcome
                     warnings += more
             if spec.inside:
@@ -105,9 +128,12 @@ async def load_chunk(payload: dict) -> dict:
         raise RuntimeError(f"{spec.name} {part}: a row got no outcome")
     doc = {"outcomes": [{"key": r.get("source_key", r["key"]), "status": o.status, "code": o.code,
                          "message": o.message, "id": o.id, "row": r.get("row"), "record": r.get("record"),
-                         "table": r.get("table")}
+                         "table": r.get("table"), "hash": r.get("hash")}
                         for r, o in zip(rows, outcomes)],
-           "warnings": warnings}
+           "warnings": warnings,
+           "timing": {"started": started, "ended": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                      "rows": sum(map(len, groups.values())), "client": f"{os.getpid()}:{id(dv):x}",
+                      "throttled": [throttled, dv.metrics.throttled]}}  # the client's 429 counter, before and after
     st.write_json(result_name, doc)
     return load_summary(doc)
 
@@ -156,6 +182,30 @@ async def _keep_closed(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableR
     return outcome, differs + warnings
 
 
+async def _update_closed(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict,
+                         rec: Closed) -> tuple[loader.RowOutcome, list[dict]]:
+    """A closed record whose source changed since the last pass, the Dataverse way: reopen it, update it,
+    and close it again as its row now says (left open when the source reopened it). "To change a closed
+    opportunity, reopen it, make your changes, and then close it again" (see the module docstring)."""
+    try:
+        await dv.update(ref.entity_set, rec.id, {"statecode": 0, "statuscode": spec.close.reopen_status})
+    except DataverseTransientError:
+        raise
+    except DataverseError as e:  # rejected, so the next pass tries again
+        return loader.RowOutcome(row["key"], "rejected", e.code, f"closed in Dataverse and changed in the source; "
+                                                                 f"reopening it to update it was refused: {e.message}",
+                                 rec.id), []
+    # a transient failure from here on leaves it open: the retried activity upserts and closes it as a new row
+    [outcome] = await loader.upsert_rows(dv, ref, [row])
+    warning = await _close(dv, spec, ref, row, rec.id) if row.get("close") else None
+    warnings = [warning] if warning else []
+    if outcome.status == "rejected":
+        return outcome, warnings
+    said = "closed again" if row.get("close") else "left open, as the source now is"
+    return loader.RowOutcome(row["key"], "updated", None, f"closed in Dataverse; reopened, updated and {said}",
+                             rec.id), warnings
+
+
 async def _assign_closed(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict, rec: Closed,
                          owner: str) -> tuple[loader.RowOutcome, list[dict]]:
     """The Web API's Assign; where a closed record refuses it, reopen, assign and close it again."""
@@ -198,6 +248,29 @@ async def _state(dv: DataverseClient, ref: loader.TableRef, rid: str) -> tuple[i
     return (rec["statecode"], rec["statuscode"]) if rec else None
 
 
+#: "close" messages bound to the record that make it usable rather than read-only: a product is created
+#: as a Draft and published with PublishProductHierarchy (learn.microsoft.com/dynamics365/sales/developer/
+#: publish-revise-revert-retire-activate-products); ``params`` are the state it ends in
+BOUND_ACTIONS = frozenset({"PublishProductHierarchy"})
+
+
+async def _bound_action(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict, rid: str,
+                        action: str, params: dict) -> dict | None:
+    """``POST <set>(<id>)/Microsoft.Dynamics.CRM.<action>`` unless the record is already in the state it
+    leads to (a rerun); a warning when it fails (the row is loaded, but not usable)."""
+    wanted = (params.get("statecode"), params.get("statuscode"))
+    if await _state(dv, ref, rid) == wanted:
+        return None
+    try:
+        await dv.execute_action(action, {}, entity_set=f"{ref.entity_set}({rid})", idempotent=False)
+    except DataverseError as e:
+        if await _state(dv, ref, rid) == wanted:
+            return None
+        return _warning(spec, row, e.code, f"loaded, but {action} failed: {e.message}; the record cannot be used "
+                                           "until it is published")
+    return None
+
+
 async def _close(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, row: dict, rid: str) -> dict | None:
     """Close a loaded record as its row says; a warning when it cannot be closed.
 
@@ -206,6 +279,8 @@ async def _close(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, ro
     with the asked status reason is success, open is retried while attempts remain, anything else is
     warned. SetState is a plain PATCH and safe to resend."""
     action, params = row["close"]["action"], copy.deepcopy(row["close"]["params"])
+    if action in BOUND_ACTIONS:
+        return await _bound_action(dv, spec, ref, row, rid, action, params)
     wanted = spec.close.status(params)
     if action != "SetState":
         params[spec.close.activity][f"{spec.close.bind}@odata.bind"] = f"/{ref.entity_set}({rid})"

@@ -23,14 +23,16 @@ def report(tmp_path) -> dict:
     return json.loads((tmp_path / "out" / "report.json").read_text())
 
 
-def test_a_rerun_says_the_run_had_completed_and_fresh_starts_over(tmp_path, export, environment, capsys):
+def test_a_rerun_of_a_completed_run_is_its_next_pass_and_fresh_starts_over(tmp_path, export, environment, capsys):
     assert migrate(tmp_path, export) == 0
     first = report(tmp_path)
     capsys.readouterr()
-    assert migrate(tmp_path, export) == 0
+    assert migrate(tmp_path, export) == 0  # issue 8 §3: the source is read again, only what changed is written
     err = " ".join(capsys.readouterr().err.split())
-    assert f"run {first['run_id']} already completed at {first['ended']}" in err and "--fresh" in err
-    assert report(tmp_path)["attempts"] == 2
+    assert f"run {first['run_id']}: pass 2 starts" in err
+    second = report(tmp_path)
+    assert second["pass"]["number"] == 2 and second["attempts"] == 1
+    assert second["totals"]["created"] == second["totals"]["updated"] == 0  # nothing changed in the source
     assert migrate(tmp_path, export, "--fresh") == 0
     again = report(tmp_path)
     assert again["attempts"] == 1 and again["status"] == "completed"

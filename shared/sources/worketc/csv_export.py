@@ -40,9 +40,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import BinaryIO, Iterator, Literal
 
 from ...errors import InputError
+from ...staging.imports import FolderImport, ImportLocation
 from .values import (  # re-exported: callers use csv_export.parse_* / csv_export.FieldError
     DEFAULT_TIMEZONE,
     FieldError,
@@ -167,6 +168,8 @@ MAX_FIELD_CHARS = 16 * 1024 * 1024
 _SAMPLE_BYTES = 1 << 20  # what charset-normalizer is shown, at most
 _HEAD_BYTES = 1 << 16  # where byte order marks and UTF-16 without one are recognised
 _BLOCK = 1 << 18
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+_DETECT_BYTES = 8 << 20  # the prefix of a file its encoding is decided from
 
 Presence = Literal["present", "absent", "empty"]
 
@@ -198,8 +201,10 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", name).casefold()
 
 
-def check_folder(folder: str | Path) -> Path:
-    """The export folder, or an ``InputError`` saying it is not there."""
+def check_folder(folder: str | Path | ImportLocation) -> Path | ImportLocation:
+    """The export folder (or upload, ``shared.staging.imports``), or an ``InputError`` saying it is not there."""
+    if isinstance(folder, ImportLocation):
+        return folder.check()
     path = Path(folder)
     if not path.is_dir():
         what = "is a file, not a folder" if path.exists() else "does not exist"
@@ -208,16 +213,15 @@ def check_folder(folder: str | Path) -> Path:
     return path
 
 
+def _location(folder: str | Path | ImportLocation) -> ImportLocation:
+    """Where the export's files are read through: a folder or an upload (``shared.staging.imports``)."""
+    checked = check_folder(folder)
+    return checked if isinstance(checked, ImportLocation) else FolderImport(checked)
+
+
 def _resolve_file(folder: Path, file_name: str) -> Path | None:
-    p = folder / file_name
-    if p.is_file():
-        return p
-    if folder.is_dir():  # real exports may say Contacts.csv
-        want = file_name.casefold()
-        for q in sorted(folder.iterdir()):
-            if q.name.casefold() == want and q.is_file():
-                return q
-    return None
+    name = FolderImport(folder).find(file_name)
+    return folder / name if name is not None else None
 
 
 #: file signatures of spreadsheets saved where a CSV was expected
@@ -226,40 +230,38 @@ _WORKBOOKS = ((b"PK\x03\x04", "an Excel workbook (.xlsx, a ZIP archive)"),
 _SAVE_AS_CSV = "open it in Excel and save it as 'CSV UTF-8 (Comma delimited) (*.csv)', then rerun"
 
 
-def _refuse_workbook(folder: Path, file_name: str, path: Path | None) -> None:
+def _refuse_workbook(location: ImportLocation, file_name: str, stored: str | None) -> None:
     """``SourceFileError`` when the file is a workbook, or is missing while a workbook of its name is there."""
-    if path is not None:
-        with open(path, "rb") as f:
-            head = f.read(8)
+    if stored is not None:
+        head = location.head(stored, 8)
         for magic, what in _WORKBOOKS:
             if head.startswith(magic):
                 raise SourceFileError(file_name, f"is {what}, not a comma-separated text file: {_SAVE_AS_CSV}")
         return
     stem = Path(file_name).stem.casefold()
-    for q in sorted(folder.iterdir()):
-        if q.is_file() and q.stem.casefold() == stem and q.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            raise SourceFileError(file_name, f"is missing, but the export folder has the workbook {q.name}: open "
+    for q in location.names():
+        if Path(q).stem.casefold() == stem and Path(q).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            raise SourceFileError(file_name, f"is missing, but the export folder has the workbook {q}: open "
                                              f"it in Excel and save it as {file_name} (file type 'CSV UTF-8 (Comma "
                                              "delimited) (*.csv)'), then rerun")
 
 
-def _is_empty(path: Path) -> bool:
+def _is_empty(location: ImportLocation, stored: str) -> bool:
     """0 bytes, or nothing but blanks and a byte order mark: no header, no records."""
-    size = path.stat().st_size
-    if size > 4096:
+    if location.size(stored) > 4096:
         return False
-    return path.read_bytes().lstrip(codecs.BOM_UTF8).strip() == b""
+    return location.head(stored, 4096).lstrip(codecs.BOM_UTF8).strip() == b""
 
 
-def presence(folder: str | Path, file_name: str) -> Presence:
+def presence(folder: str | Path | ImportLocation, file_name: str) -> Presence:
     """``present``, ``absent`` or ``empty`` (0 bytes or blank: an object without rows, not an error
     for an optional file). A workbook in place of the CSV raises ``SourceFileError``."""
-    folder = check_folder(folder)
-    path = _resolve_file(folder, file_name)
-    _refuse_workbook(folder, file_name, path)
-    if path is None:
+    location = _location(folder)
+    stored = location.find(file_name)
+    _refuse_workbook(location, file_name, stored)
+    if stored is None:
         return "absent"
-    return "empty" if _is_empty(path) else "present"
+    return "empty" if _is_empty(location, stored) else "present"
 
 
 # ------------------------------------------------------------------------------------ encodings
@@ -284,30 +286,35 @@ class _Scan:
     other: bytes  # up to sample_bytes from the first block that is not UTF-8, less its UTF-8 characters
 
 
-def _scan(path: Path, sample_bytes: int) -> _Scan:
+def _scan(f: BinaryIO, sample_bytes: int, limit: int | None = None) -> _Scan:
+    """What the encoding is decided from, over the file's first ``limit`` bytes (default
+    ``_DETECT_BYTES``): a file of gigabytes in Blob Storage is not read whole for it (a row in the other
+    encoding further on is repaired row by row, with a warning, as in a file that is mostly UTF-8)."""
+    limit = _DETECT_BYTES if limit is None else limit
     digest, size, invalid, multi = hashlib.sha256(), 0, 0, 0
     head, other = bytearray(), bytearray()
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(_BLOCK)
-            text = decoder.decode(block, final=not block)
-            invalid += len(_SURROGATE.findall(text))
-            multi += len(_NON_ASCII_TEXT.findall(text))
-            if invalid and len(other) < sample_bytes:
-                other += _NON_ASCII_TEXT.sub("", text).encode("utf-8", "surrogateescape")[: sample_bytes - len(other)]
-            if not block:
-                break
-            digest.update(block)
-            size += len(block)
-            if len(head) < _HEAD_BYTES:
-                head += block[: _HEAD_BYTES - len(head)]
+    while True:
+        block = f.read(min(_BLOCK, limit - size)) if size < limit else b""
+        # at the limit, a character cut in two is not counted as invalid (final=False)
+        text = decoder.decode(block, final=not block and size < limit)
+        invalid += len(_SURROGATE.findall(text))
+        multi += len(_NON_ASCII_TEXT.findall(text))
+        if invalid and len(other) < sample_bytes:
+            other += _NON_ASCII_TEXT.sub("", text).encode("utf-8", "surrogateescape")[: sample_bytes - len(other)]
+        if not block:
+            break
+        digest.update(block)
+        size += len(block)
+        if len(head) < _HEAD_BYTES:
+            head += block[: _HEAD_BYTES - len(head)]
     return _Scan(size, digest.hexdigest(), bytes(head), invalid, multi, bytes(other))
 
 
 def detect_encoding(path: str | Path, sample_bytes: int = _SAMPLE_BYTES) -> tuple[str, str]:
     """(Python codec name, how it was decided) for an export file."""
-    return _decide(_scan(Path(path), sample_bytes))
+    with open(path, "rb") as f:
+        return _decide(_scan(f, sample_bytes))
 
 
 def _decide(scan: _Scan) -> tuple[str, str]:
@@ -412,14 +419,21 @@ class TableReader:
     original header -> contract name for aliased headers, ``missing_columns`` are contract columns
     absent from the file (yielded as ``None``), ``extra_columns`` are the custom-field columns.
     ``describe()`` is what the extract summary shows of the file (encoding, size, sha256, records).
+
+    Resumable: ``position()`` after a record is where the next one starts (byte offset, physical line,
+    records so far); ``TableReader(..., start=position)`` reads on from there, the header read again
+    from the file's start. Extraction reads a big file in slices this way (``shared.steps.extract``).
+    (Files in UTF-16/32 cannot be cut at a byte offset: they are read in one go.)
     """
 
-    def __init__(self, folder: str | Path, file_name: str, *, aliases: dict[str, str] | None = None,
-                 max_field_chars: int = MAX_FIELD_CHARS):
-        self.folder = check_folder(folder)
+    def __init__(self, folder: str | Path | ImportLocation, file_name: str, *, aliases: dict[str, str] | None = None,
+                 max_field_chars: int = MAX_FIELD_CHARS, start: dict | None = None):
+        self.location = _location(folder)
+        self.folder = self.location.folder if isinstance(self.location, FolderImport) else self.location
         self.file = file_name
         self.contract = COLUMNS.get(file_name)
-        self.path = _resolve_file(self.folder, file_name)
+        self.stored = self.location.find(file_name)
+        self.path = self.location.path(self.stored) if self.stored and isinstance(self.location, FolderImport) else None
         self.encoding: str | None = None
         self.encoding_reason: str | None = None
         self.columns: list[str] = []
@@ -430,46 +444,77 @@ class TableReader:
         self.records = 0
         self.size: int | None = None
         self.sha256: str | None = None
+        self.version: str | None = None
+        self.resumable = True
         self._repair: str | None = None
+        self._utf8 = False
         self._records: Iterator[tuple[int, list[str] | None, str | None]] | None = None
         self._rows: Iterator[dict] = iter(())
         self._fh = None
-        _refuse_workbook(self.folder, file_name, self.path)
+        self._offset = 0  # bytes of the file consumed by the csv parser so far
+        self._line = 0  # physical lines consumed so far
+        self._pos = {"offset": 0, "line": 0, "record": 0}
+        self._digest = None  # sha256 of the bytes read, while reading from the start
+        self._done = False
+        _refuse_workbook(self.location, file_name, self.stored)
         required = file_name in REQUIRED_FILES
-        if self.path is None:
+        if self.stored is None:
             if required:
                 raise SourceFileError(file_name, f"required file is missing from the export folder "
-                                                 f"{str(self.folder)!r}: export it from WORKetc into that folder")
+                                                 f"{self.location.label!r}: export it from WORKetc into that folder")
             if self.contract is None:
-                raise SourceFileError(file_name, f"no such file in the export folder {str(self.folder)!r}")
+                raise SourceFileError(file_name, f"no such file in the export folder {self.location.label!r}")
             log.info("%s: optional file not in the export; no rows", file_name)
+            self._done = True
             return
-        if not required and _is_empty(self.path):
+        if not required and _is_empty(self.location, self.stored):
             log.info("%s: the file is empty; no rows", file_name)
+            self._done = True
             return
-        self._open(aliases)
+        self._open(aliases, start)
         self._rows = self._iter_rows()
 
     def describe(self) -> dict:
-        """The file as read: name, encoding (and why), bytes, sha256, and the records read so far."""
-        size = self.size if self.size is not None else (self.path.stat().st_size if self.path else None)
+        """The file as read: name, encoding (and why), bytes, sha256, and the records read so far.
+
+        The sha256 is of the whole file: hashed while it was read from the start to the end, else (a
+        slice, or before the end) streamed once more for it."""
+        size = self.size if self.size is not None else (self.location.size(self.stored) if self.stored else None)
+        if self.sha256 is None and self.encoding is not None:
+            self.sha256 = self.location.sha256(self.stored)
         return {"file": self.file, "encoding": self.encoding, "encoding_reason": self.encoding_reason,
                 "bytes": size, "sha256": self.sha256, "rows": self.records}
 
+    def position(self) -> dict:
+        """Where the record after the last one read starts: ``{"offset", "line", "record"}`` (see the class)."""
+        return dict(self._pos)
+
+    @property
+    def exhausted(self) -> bool:
+        """Every record of the file has been read."""
+        return self._done
+
     # -- setup
 
-    def _open(self, aliases: dict[str, str] | None) -> None:
-        scan = _scan(self.path, _SAMPLE_BYTES)
-        self.size, self.sha256 = scan.size, scan.sha256
+    def _open(self, aliases: dict[str, str] | None, start: dict | None) -> None:
+        self.size, self.version = self.location.size(self.stored), self.location.version(self.stored)
+        with self.location.open(self.stored) as f:
+            scan = _scan(f, _SAMPLE_BYTES)
         self.encoding, self.encoding_reason = _decide(scan)
-        self._repair = _repair_fallback(self.encoding) if scan.invalid_utf8 else None
+        codec = codecs.lookup(self.encoding).name
+        self._utf8 = codec.startswith("utf-8")
+        # the prefix decided the encoding: a UTF-8 file may still hold a cp1252 cell further on
+        self._repair = _repair_fallback(self.encoding) if scan.invalid_utf8 or self._utf8 else None
+        self.resumable = not codec.startswith(("utf-16", "utf-32"))
         if self.encoding not in ("utf-8", "utf-8-sig"):
             log.warning("%s: decoded as %s (%s)", self.file, self.encoding, self.encoding_reason)
         elif self.encoding_reason != "valid UTF-8" and self.encoding_reason != "UTF-8 byte order mark":
             log.warning("%s: %s", self.file, self.encoding_reason)
-        raw = open(self.path, "rb")
-        self._fh = io.TextIOWrapper(raw, encoding=self.encoding, errors="surrogateescape", newline="")
-        self._records = self._iter_records(self._fh)
+        if start is not None and not self.resumable and start.get("offset"):
+            raise SourceFileError(self.file, f"is {self.encoding}, which is read in one go: it cannot be resumed at a "
+                                             "byte offset; rerun the object's extraction from the start (--fresh)")
+        self._fh = self.location.open(self.stored)
+        self._records = self._iter_records(self._lines(self._fh, 0, hashing=start is None))
         try:
             header = next(self._records, None)
         except BaseException:
@@ -488,6 +533,53 @@ class TableReader:
         except SourceFileError:
             self.close()
             raise
+        self._pos = {"offset": self._offset, "line": self._line, "record": 0}
+        if start is not None and start.get("offset", 0) > self._pos["offset"]:
+            # a later slice: read on from where the last one stopped (the header was read above)
+            self.close()
+            self._offset, self._line = int(start["offset"]), int(start["line"])
+            self.records = int(start["record"])
+            self._pos = {"offset": self._offset, "line": self._line, "record": self.records}
+            self._fh = self.location.open(self.stored, self._offset)
+            self._records = self._iter_records(self._lines(self._fh, self._line, hashing=False))
+
+    def _lines(self, raw: BinaryIO, line: int, *, hashing: bool) -> Iterator[str]:
+        """The file's physical lines as text (line ends kept, as csv wants them), counting their bytes, so
+        that a record's end is a byte offset; hashing what it reads when it reads from the start."""
+        if not self.resumable:  # UTF-16/32: no byte offsets, one pass
+            self._digest = hashlib.sha256() if hashing else None
+            text = io.TextIOWrapper(raw, encoding=self.encoding, errors="surrogateescape", newline="")
+            for piece in text:
+                self._line += 1
+                yield piece
+            if self._digest is not None and self.stored is not None:
+                self._digest = None
+                self.sha256 = self.location.sha256(self.stored)
+            return
+        codec = self.encoding
+        first_codec = codec
+        if codec == "utf-8-sig":
+            codec = "utf-8"  # the byte order mark is only at the start
+        digest = hashlib.sha256() if hashing else None
+        first = self._offset == 0
+        # split on b"\n" (safe in UTF-8 and 8-bit encodings: no multi-byte unit holds 0x0A), then at a lone
+        # b"\r", as universal newlines do: lines are numbered as a text editor (and newline="") numbers them
+        for block in raw:
+            if digest is not None:
+                digest.update(block)
+            cr = block.count(b"\r")
+            pieces = (block,) if not cr or (cr == 1 and block.endswith(b"\r\n")) else \
+                [p for p in _LONE_CR.split(block) if p]
+            for chunk in pieces:
+                self._offset += len(chunk)
+                self._line += 1
+                if first:
+                    first = False
+                    yield chunk.decode(first_codec, "surrogateescape")
+                else:
+                    yield chunk.decode(codec, "surrogateescape")
+        if digest is not None:
+            self.sha256 = digest.hexdigest()
 
     def _alias_table(self, aliases: dict[str, str] | None) -> dict[str, str]:
         table: dict[str, str] = {}
@@ -561,7 +653,7 @@ class TableReader:
         """(start line, fields, error) per record; blank lines are skipped."""
         reader = csv.reader(fh, strict=True)
         limit = self.max_field_chars
-        last = 0
+        last = self._line  # physical lines before this stream (a resumed slice starts past the header)
         while True:
             start = last + 1
             try:
@@ -572,7 +664,7 @@ class TableReader:
             except StopIteration:
                 return
             except csv.Error as e:
-                end = reader.line_num
+                end = self._line
                 msg = str(e)
                 if "unexpected end of data" in msg:
                     msg = (f"unterminated quoted field: a quote in the record starting on line {start} is never "
@@ -587,7 +679,7 @@ class TableReader:
                 last = max(end, start)
                 yield start, None, msg
                 continue
-            end = reader.line_num
+            end = self._line
             # blank lines (and leading blank lines) are not records
             if not fields:
                 last = end
@@ -605,6 +697,7 @@ class TableReader:
         try:
             for line, fields, error in self._records:
                 self.records += 1
+                self._pos = {"offset": self._offset, "line": self._line, "record": self.records}
                 notes: list[dict] = []
                 if error is None:
                     if len(fields) != n:
@@ -636,6 +729,7 @@ class TableReader:
                 for c in missing:
                     row[c] = None
                 yield row
+            self._done = True
         finally:
             self.close()
 
@@ -643,7 +737,8 @@ class TableReader:
         """Repair cells in the other encoding and remove NUL characters, in place; a note per cell."""
         codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
         for i, (column, value) in enumerate(zip(columns or self.columns, fields)):
-            if self._repair and not value.isascii():
+            # a UTF-8 file's cell needs a repair only where its bytes are not UTF-8 (surrogates)
+            if self._repair and not value.isascii() and (not self._utf8 or _has_surrogate(value)):
                 raw = value.encode(codec, "surrogateescape")
                 fixed = _mixed_decode(raw, self._repair)
                 if fixed != value and not _has_surrogate(fixed):
@@ -678,13 +773,14 @@ class TableReader:
         self.close()
 
 
-def read_table(folder: str | Path, file_name: str, *, aliases: dict[str, str] | None = None) -> TableReader:
+def read_table(folder: str | Path | ImportLocation, file_name: str, *, aliases: dict[str, str] | None = None,
+               start: dict | None = None) -> TableReader:
     """Stream one export file as ``{"_file", "_row", <column>: str | None}`` dicts (see module doc).
 
     A missing optional contract file yields nothing; a missing required file, a missing required
     column or an empty header raises ``SourceFileError`` (when called, before the first row).
     """
-    return TableReader(folder, file_name, aliases=aliases)
+    return TableReader(folder, file_name, aliases=aliases, start=start)
 
 
 def count_rows(folder: str | Path, file_name: str, *, aliases: dict[str, str] | None = None) -> int:

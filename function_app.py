@@ -18,6 +18,9 @@
   owner gate that the owners were provisioned (or ``use_default_owner``).
 - ``POST /api/migrations/{id}/rollback`` (``{}`` or ``{"schema": true}``) rolls a finished run back
   (orchestrator ``rollback``, instance ``<id>:rollback``); a rollback is never rolled back.
+  ``GET /api/migrations/{id}/rollback`` (or ``GET /api/migrations/<id>:rollback``) shows its status and its
+  report's totals. A run that was rolled back is not started again nor given a next pass (409: a new run id).
+- ``POST /api/migrations`` for a run id that completed is a 409 naming its delta route (its next pass).
 Orchestrators and activities live in blueprints; all work happens in ``shared``.
 """
 
@@ -136,6 +139,30 @@ async def _in_progress(client: df.DurableOrchestrationClient, instance_id: str) 
                   **client.create_http_management_payload(instance_id)}, 409)
 
 
+async def _rolled_back(client: df.DurableOrchestrationClient, run_id: str) -> Any:
+    """The Durable status of run ``run_id``'s rollback (instance ``<run_id>:rollback``), None if it has none."""
+    status = await client.get_status(f"{run_id}{ROLLBACK_SUFFIX}")
+    return status if status and status.runtime_status is not None else None
+
+
+async def _ended(client: df.DurableOrchestrationClient, run_id: str) -> func.HttpResponse | None:
+    """Why ``POST /api/migrations`` does not start run ``run_id`` again although it is not in progress: it was
+    rolled back (what it staged is no longer in Dynamics 365), or it completed (its next pass is the delta
+    route: starting pass 1 again would reuse what it staged and read no change). A run that failed or was
+    terminated resumes (None)."""
+    if rollback := await _rolled_back(client, run_id):
+        return _json({"error": f"run {run_id} was rolled back ({run_id}{ROLLBACK_SUFFIX}: "
+                               f"{rollback.runtime_status.value}); to migrate the data again, start with a new "
+                               "run_id", "rollback": f"/api/migrations/{run_id}{ROLLBACK_SUFFIX}"}, 409)
+    status = await client.get_status(run_id)
+    if status and status.runtime_status == df.OrchestrationRuntimeStatus.Completed:
+        at = status.last_updated_time.isoformat() if status.last_updated_time else "an earlier time"
+        return _json({"error": f"run {run_id} completed at {at}; POST /api/migrations/{run_id}/delta runs its next "
+                               "pass (only what changed), or start with a new run_id",
+                      "delta": f"/api/migrations/{run_id}/delta"}, 409)
+    return None
+
+
 @app.route(route="migrations", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def start_migration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -153,6 +180,8 @@ async def start_migration(req: func.HttpRequest, client: df.DurableOrchestration
         return _json({"error": f"the Function App is not configured: {e}"}, 500)
     if conflict := await _in_progress(client, run.run_id):
         return conflict
+    if refused := await _ended(client, run.run_id):
+        return refused
     try:
         await client.start_new("migration", instance_id=run.run_id, client_input=run.model_dump())
     except Exception:
@@ -180,12 +209,15 @@ def _public_output(output: Any) -> Any:
 @app.durable_client_input(client_name="client")
 async def migration_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     instance_id = req.route_params.get("instance_id", "")
-    # a run, or a later pass of it (<run_id>:pass-<n>, started by POST .../delta)
-    status = await client.get_status(instance_id, show_input=True) if PASS_INSTANCE.match(instance_id) else None
+    # a run, a later pass of it (<run_id>:pass-<n>, started by POST .../delta) or its rollback (<run_id>:rollback)
+    known = PASS_INSTANCE.match(instance_id) or ROLLBACK_INSTANCE.match(instance_id)
+    status = await client.get_status(instance_id, show_input=True) if known else None
     if not status or status.runtime_status is None:
         return _json({"error": "no such migration"}, 404)
     run = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
     run = run if isinstance(run, dict) else {}
+    if ROLLBACK_INSTANCE.match(instance_id):  # its input is {"run": <the run's settings>, "schema": bool}
+        return _rollback_status(status, run)
     return _json({
         "instance_id": status.instance_id,
         "runtime_status": status.runtime_status.value,
@@ -198,6 +230,37 @@ async def migration_status(req: func.HttpRequest, client: df.DurableOrchestratio
         "objects": None if status.runtime_status in FINISHED else await run_progress(
             status.instance_id, run, status.custom_status, client.get_status),
     }, 200)
+
+
+def _rollback_status(status: Any, job: dict) -> func.HttpResponse:
+    """A rollback's status: runtime status, phase, and when it ended its report's status and totals (deleted,
+    already gone, restored, detached, failed, residue, not restored: counts only, never keys or messages)."""
+    run = job.get("run") if isinstance(job.get("run"), dict) else {}
+    output = status.output if isinstance(status.output, dict) else None
+    return _json({
+        "instance_id": status.instance_id,
+        "runtime_status": status.runtime_status.value,
+        "run": {k: run.get(k) for k in PUBLIC_RUN_FIELDS},
+        "schema": bool(job.get("schema")),
+        "custom_status": status.custom_status,
+        "created": status.created_time.isoformat() if status.created_time else None,
+        "last_updated": status.last_updated_time.isoformat() if status.last_updated_time else None,
+        "output": {"status": output.get("status"), "totals": output.get("totals"), "report": output.get("report")}
+        if output else _public_output(status.output),
+    }, 200)
+
+
+@app.route(route="migrations/{instance_id}/rollback", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def rollback_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The rollback of run ``{instance_id}``: as ``GET /api/migrations/{instance_id}:rollback``."""
+    instance_id = req.route_params.get("instance_id", "")
+    status = await client.get_status(f"{instance_id}{ROLLBACK_SUFFIX}", show_input=True) \
+        if re.match(RUN_ID_PATTERN, instance_id) else None
+    if not status or status.runtime_status is None:
+        return _json({"error": f"run {instance_id} has no rollback"}, 404)
+    job = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
+    return _rollback_status(status, job if isinstance(job, dict) else {})
 
 
 # ------------------------------------------------------------------------------------------ the gates
@@ -319,6 +382,8 @@ async def rollback_migration(req: func.HttpRequest, client: df.DurableOrchestrat
 
 #: a pass's instance id: the run id (first pass) or ``<run_id>:pass-<n>`` (shared/steps/delta.py)
 PASS_INSTANCE = re.compile(RUN_ID_PATTERN.removesuffix("$") + r"(?::pass-[0-9]{1,6})?$")
+#: a rollback's instance id: ``<run_id>:rollback`` (orchestrators/rollback.py)
+ROLLBACK_INSTANCE = re.compile(RUN_ID_PATTERN.removesuffix("$") + re.escape(ROLLBACK_SUFFIX) + "$")
 
 
 async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: dict, by: str
@@ -330,7 +395,8 @@ async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: 
     source and when, and a certificate ends the pass) and ``deactivate_deleted``."""
     from datetime import datetime, timezone
 
-    from shared.steps.delta import plan_pass
+    from shared.steps.delta import base_staging, plan_pass
+    from shared.steps.rollback import REPORT as ROLLBACK_REPORT
 
     status = await client.get_status(run_id, show_input=True) if re.match(RUN_ID_PATTERN, run_id) else None
     if not status or status.runtime_status is None:
@@ -338,11 +404,20 @@ async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: 
     if status.runtime_status not in FINISHED:
         return 409, {"error": f"run {run_id} is still in progress ({status.runtime_status.value}); a delta sync "
                               "follows a completed migration"}, None
+    if rollback := await _rolled_back(client, run_id):  # what it loaded is no longer in Dynamics 365
+        return 409, {"error": f"run {run_id} was rolled back ({run_id}{ROLLBACK_SUFFIX}: "
+                              f"{rollback.runtime_status.value}), so it has no next pass; to migrate the data "
+                              "again, start with a new run_id (POST /api/migrations)"}, None
     first = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
     run = RunConfig.model_validate({**first, "take_over": False,
                                     **({"deactivate_deleted": True} if body.get("deactivate_deleted") else {})})
     freeze = {"by": by, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")} if body.get("freeze") else None
-    later, started = plan_pass(run, delta=True, freeze=freeze)
+    if base_staging(run).exists(ROLLBACK_REPORT):  # rolled back by the CLI (python -m cli rollback)
+        return 409, {"error": f"run {run_id} was rolled back (its staging holds {ROLLBACK_REPORT}), so it has no "
+                              "next pass; to migrate the data again, start with a new run_id (POST /api/migrations)"}, None
+    # {"full": true}: the whole source is read (a SOAP delta pass otherwise reads what was modified since the pass
+    # before: shared/steps/delta.py modified_since), which is also what sees records deleted in the source
+    later, started = plan_pass(run, delta=not body.get("full"), freeze=freeze)
     if not started and later.pass_no == 1:
         return 409, {"error": f"run {run_id} has not completed (its report says so): finish or start it again "
                               "with POST /api/migrations before a delta sync"}, None
@@ -357,11 +432,13 @@ async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: 
 @app.route(route="migrations/{instance_id}/delta", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def delta_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """``{}`` or ``{"freeze": true}`` (and ``"deactivate_deleted": true``): the next pass of a completed run."""
+    """``{}`` or ``{"freeze": true}`` (and ``"deactivate_deleted": true``, ``"full": true``): the next pass of a
+    completed run."""
     body = _body(req, empty={})
-    if not isinstance(body, dict) or set(body) - {"freeze", "deactivate_deleted"} \
+    if not isinstance(body, dict) or set(body) - {"freeze", "deactivate_deleted", "full"} \
             or not all(isinstance(v, bool) for v in body.values()):
-        return _json({"error": 'the body must be {}, {"freeze": true} or {"deactivate_deleted": true}'}, 400)
+        return _json({"error": 'the body must be {}, {"freeze": true}, {"full": true} or '
+                               '{"deactivate_deleted": true}'}, 400)
     code, answer, instance_id = await start_delta(client, req.route_params.get("instance_id", ""), body,
                                                   _approver(req))
     if instance_id is None:

@@ -126,6 +126,26 @@ def earlier_run(st: Staging, run: RunConfig) -> str | None:
             "changes to the source since then are not read: use --fresh to run it again from the source")
 
 
+def cli_input(value: str, staging: str) -> str:
+    """``--input`` as the run carries it: a URL (the WSDL) as given; ``imports/<name>`` (an export uploaded to
+    the staging account's ``imports`` container, shared/staging/imports.py) as given, once the staging is
+    known to be Blob Storage (a local folder of that name is ``./imports/<name>``); a folder made absolute."""
+    from shared.staging.imports import import_name, is_import, open_import
+
+    if "://" in value:
+        return value
+    if is_import(value.strip().strip("/")):
+        try:
+            open_import(value, staging)  # no I/O: a Blob container client, or SettingsError for a folder
+        except SettingsError:
+            raise SettingsError(f"--input {value.strip()} reads an export uploaded to the imports container of the "
+                                "staging account, but the staging is a folder: give --staging a Blob Storage "
+                                "connection string (or a setting naming one), or give --input the export folder "
+                                "(./imports/<name> for a local folder of that name)") from None
+        return import_name(value)
+    return str(Path(value).resolve())
+
+
 def one_line(exc: BaseException) -> str:
     """An error as the one line the engineer acts on (the step's own message; options by their flag)."""
     if isinstance(exc, OrchestrationFailed):  # the failing step's one line, not the nested Durable details
@@ -155,8 +175,8 @@ async def _migrate(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    input_ = str(Path(args.input).resolve()) if "://" not in args.input else args.input
     staging = staging_reference(args.staging or str(out / "staging"))
+    input_ = cli_input(args.input, staging)
     run_id = args.run_id or RunConfig.derive_run_id(args.source, input_, args.target, args.sample)
     run = RunConfig(run_id=run_id, source=args.source, input=input_, target=args.target, staging=staging,
                     date_order=args.date_order, timezone=args.timezone, default_owner_email=args.default_owner,
@@ -311,6 +331,9 @@ async def _delta(args: argparse.Namespace) -> int:
     if not base.exists(RUN_SETTINGS):
         raise SettingsError(f"--run {args.run}: no migration with this id was run with --out {out}: give the run id "
                             "and --out (or --staging) of the migration (python -m cli migrate prints its run id)")
+    if base.exists("rollback/report.json"):  # what it loaded is no longer in Dynamics 365: no next pass
+        raise SettingsError(f"run {args.run} was rolled back ({out / 'rollback_report.txt'}), so it has no next pass: "
+                            "to migrate it again, start it over with python -m cli migrate ... --fresh")
     if latest_pass(base) == 1 and (pass_report(base, 1) or {}).get("status") not in ENDED:
         raise SettingsError(f"run {args.run} has not completed its first pass: finish it with python -m cli migrate "
                             "(the same command) before a delta sync")
@@ -318,7 +341,7 @@ async def _delta(args: argparse.Namespace) -> int:
                                     **({"deactivate_deleted": True} if args.deactivate_deleted else {})})
     freeze = {"by": args.frozen_by, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")} \
         if args.freeze else None
-    later, started = plan_pass(run, delta=True, freeze=freeze)
+    later, started = plan_pass(run, delta=not args.full, freeze=freeze)
     console.print(f"run {run.run_id}: delta pass {later.pass_no} "
                   + (("starts" + (f", source frozen by {args.frozen_by}" if freeze else "")) if started
                      else "resumes (it had not ended)"), markup=False)
@@ -340,6 +363,9 @@ def add_delta_parser(sub) -> None:
                    help="who froze the source, for the report and the certificate")
     d.add_argument("--deactivate-deleted", action="store_true",
                    help="deactivate records whose source row is gone (tables with an Inactive state)")
+    d.add_argument("--full", action="store_true",
+                   help="read the whole source (a SOAP delta pass otherwise asks only for the records modified since "
+                        "the pass before, which cannot see deletions)")
     d.add_argument("--parallel", type=int, default=4, help="activities run at once")
     d.add_argument("--take-over", action="store_true", help="take the run's lease from a dead earlier pass")
     d.add_argument("-v", "--verbose", action="store_true")
@@ -489,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("migrate", help="run a migration in-process")
     m.add_argument("--source", default="worketc-csv", choices=sorted(SOURCE_KINDS),
                    help="the source kind: " + ", ".join(sorted(SOURCE_KINDS)))
-    m.add_argument("--input", required=True, help="the export folder (CSV) or the tenant's WSDL URL (SOAP)")
+    m.add_argument("--input", required=True, help="the export folder (CSV), imports/<name> (an export uploaded to the "
+                   "staging account's imports container; needs a Blob --staging) or the tenant's WSDL URL (SOAP)")
     m.add_argument("--target", required=True, help="Dataverse environment URL or emulator base URL")
     m.add_argument("--out", required=True, help="folder for report.json, rejects.csv, owner_queue.csv")
     m.add_argument("--staging", help="staging location (default: <out>/staging): a folder, a Blob connection string, "

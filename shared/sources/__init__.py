@@ -6,12 +6,15 @@ is ``present``, ``absent`` or ``empty`` (``presence``); which fields hold ids of
 (``reference_fields``: extraction normalises them like keys, see ``ids``); which field says when a
 record last changed (``modified_field``: of two rows with one key, extraction keeps the later); and
 whether ``rows`` can be read twice with the same result (``replayable``: extraction reads a
-replayable source twice instead of spooling it).
+replayable source twice instead of spooling it). A source whose API filters by modification date says so
+per object (``supports_modified_since``) and takes ``modified_since`` in ``rows_from``: a delta pass reads
+only what changed (``shared/steps/delta.py``).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 from ..errors import SettingsError
@@ -138,12 +141,21 @@ class WorketcSoapSource:
             return self.csv.rows(spec) if self.csv else iter(())
         return self.client.extract(self._object(spec))
 
-    def rows_from(self, spec: ObjectSpec, start: dict | None) -> Iterator[dict]:
+    def rows_from(self, spec: ObjectSpec, start: dict | None, *, modified_since: datetime | None = None
+                  ) -> Iterator[dict]:
         """The records from ordinal ``start["record"]`` on (extraction slices): a paged operation is asked
-        for the page that holds it (``skip``), so a later slice does not page through the earlier ones."""
+        for the page that holds it (``skip``), so a later slice does not page through the earlier ones.
+        ``modified_since`` (a delta pass, where :meth:`supports_modified_since`): only the records modified
+        at or after it, the ordinals counting those."""
         if self._from_folder(spec):
             return self.csv.rows_from(spec, start) if self.csv else _SoapFrom(iter(()), 0)
-        return _SoapFrom.of(self.client, self._object(spec), int((start or {}).get("record", 0)))
+        return _SoapFrom.of(self.client, self._object(spec), int((start or {}).get("record", 0)),
+                            modified_since=modified_since)
+
+    def supports_modified_since(self, spec: ObjectSpec) -> bool:
+        """Whether the object's operation takes the tenant's modified-date filter (not a CSV the administrator
+        lists, not an operation without it: those are read whole and compared by content hash)."""
+        return not self._from_folder(spec) and self.client.supports_modified_since(self._object(spec))
 
     def contract(self, spec: ObjectSpec) -> tuple[str, ...]:
         return _worketc_contract(spec)
@@ -156,14 +168,14 @@ class _SoapFrom:
         self._rows, self._n, self._done = rows, n, False
 
     @classmethod
-    def of(cls, client, object_name: str, start: int) -> "_SoapFrom":
-        from .worketc.soap import WorketcError, _items, _text, _values
+    def of(cls, client, object_name: str, start: int, *, modified_since: datetime | None = None) -> "_SoapFrom":
+        from .worketc.soap import WorketcError, _as_datetime, _items, _text, _values
 
         spec = client.spec(object_name)
         known = client.operation_inputs().get(spec.operation, [])
         paged = bool(spec.skip_arg and spec.top_arg and spec.skip_arg in known and spec.top_arg in known)
         if not start or not paged or spec.fan_out or spec.shape != "record":
-            rows = client.extract(object_name)  # from the start, the first ``start`` records skipped
+            rows = client.extract(object_name, modified_since=modified_since)  # the first ``start`` skipped
             for _ in range(start):
                 if next(rows, None) is None:
                     break
@@ -171,6 +183,8 @@ class _SoapFrom:
 
         def pages() -> Iterator[dict]:  # as WorketcSoapClient._pages, from skip = start
             base = {k: v for k, v in spec.args.items() if k in known}
+            if modified_since is not None and spec.modified_arg in known:  # as WorketcSoapClient.extract
+                base[spec.modified_arg] = _as_datetime(modified_since, client.settings.tenant_timezone)
             skip, previous, longest, ordinal = start, None, 0, start
             while True:
                 items = _items(client.call(spec.operation, **{**base, spec.skip_arg: skip,

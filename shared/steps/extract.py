@@ -403,9 +403,23 @@ class _Resumed:
         return self._done
 
 
-def _rows_from(source: Source, spec: ObjectSpec, start: dict | None):
+def _rows_from(source: Source, spec: ObjectSpec, start: dict | None, since: datetime | None = None):
     rows_from = getattr(source, "rows_from", None)
+    if since is not None:  # only where _modified_since found the source's filter
+        return rows_from(spec, start, modified_since=since)
     return rows_from(spec, start) if rows_from is not None else _Resumed(source.rows(spec), start)
+
+
+def _modified_since(run: RunConfig, spec: ObjectSpec, st: Staging, source: Source) -> datetime | None:
+    """A delta pass reads only the records modified since the previous pass began (less a margin), where the
+    source's operation for the object filters by it (``supports_modified_since``); reconciliation carries the
+    previous pass's unchanged keys forward, and no deletion is inferred from a filtered read
+    (``shared/steps/delta.py``). None: the whole object is read."""
+    from .delta import modified_since
+
+    supports = getattr(source, "supports_modified_since", None)
+    since = modified_since(run, st, spec) if supports is not None else None
+    return since if since is not None and supports(spec) else None
 
 
 def _extract_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int) -> dict:
@@ -423,7 +437,11 @@ def _extract_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int) -> dic
 def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dict | None) -> dict:
     max_rows, max_seconds = slice_bounds()
     source = open_source(run)
-    reader = _rows_from(source, spec, prev["next"] if prev else None)
+    since = _modified_since(run, spec, st, source)
+    if prev is not None and prev.get("modified_since") != (since.isoformat() if since else None):
+        raise InputError(f"{spec.name}: slice {k - 1} was read with another modified-date filter than slice {k}: "
+                         "the pass's pass.json changed; rerun the pass with --fresh")
+    reader = _rows_from(source, spec, prev["next"] if prev else None, *((since,) if since else ()))
     version = getattr(reader, "version", None)
     if prev is not None and prev.get("version") != version:
         raise InputError(f"{spec.file} changed while it was being extracted (between slices {k - 1} and {k}): leave "
@@ -489,7 +507,7 @@ def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dic
            "last": bool(reader.exhausted), "next_part": part + len(chunks), "version": version,
            "total_source": (prev or {}).get("total_source", 0) + n,
            "total_staged": (prev or {}).get("total_staged", 0) + staged,
-           "trimmed": dict(rows.trimmed),
+           "trimmed": dict(rows.trimmed), "modified_since": since.isoformat() if since else None,
            "rejects": [p.to_dict() for p in rejects], "warnings": [p.to_dict() for p in warnings]}
     st.write_json(_slice_name(spec, k), doc)  # last: the slice is done
     return doc
@@ -616,6 +634,8 @@ def _finish(run: RunConfig, spec: ObjectSpec, st: Staging) -> dict:
         "object": spec.name, "source": slices[-1]["total_source"], "staged": manifest.records,
         "rejected": len(rejects), "sample": None, "sampled_out": 0, "warned": len(warnings),
         "trimmed_ids": {f: n for f, n in sorted(trimmed.items()) if n}, "files": files, "slices": len(slices),
+        # a delta pass's filtered read: only records modified since then were read (reconcile carries the rest)
+        **({"modified_since": slices[0]["modified_since"]} if slices[0].get("modified_since") else {}),
         "rejects": rejects, "warnings": warnings,
         "chunks": [{"name": c.name, "records": c.records, "sha256": c.sha256} for c in refs],
     }

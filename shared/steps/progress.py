@@ -4,8 +4,9 @@ Two sources, both cheap to read while activities work: the ``migrate_object`` su
 status (instance ``<run id>:<object>``: its phase, extraction's rows read and slices, loading rounds), and
 staging, where every step leaves its output per chunk (``objects/<name>/...``): the extract manifest
 (chunks and records staged), the transform and load summaries present (chunks done; records loaded are
-the staged records of the chunks loaded), and documents' ``.retry.json`` (chunks waiting because
-SharePoint throttled them). Only names are listed and the manifest read: never records, rejects or
+the staged records of the chunks loaded), documents' ``.retry.json`` (chunks waiting because
+SharePoint throttled them) and load's ``.throttled.json`` (Dataverse's 429 answers, a few bytes per chunk that
+was throttled: ``dataverse_429``). Only names are listed and the manifest read: never records, rejects or
 warnings, which quote source values.
 
 No Azure Functions import here: the Function App passes its Durable client's ``get_status``.
@@ -25,6 +26,8 @@ log = logging.getLogger("migration")
 _TRANSFORMED = re.compile(r"/transform/(part-\d+)\.json$")
 _LOADED = re.compile(r"/load/(part-\d+)\.json$")
 _THROTTLED = re.compile(r"/load/(part-\d+)\.retry\.json$")
+#: load_chunk's 429 counter of a chunk that Dataverse throttled (shared/steps/load.py THROTTLED_SUFFIX)
+_DATAVERSE_429 = re.compile(r"/load/part-\d+\.throttled\.json$")
 _SLICE = re.compile(r"/extract/slices/\d+\.json$")
 #: what a sub-orchestration's custom status may show (counts and phases; never a report's e-mails)
 _STATUS_FIELDS = ("phase", "slices", "source", "staged", "chunks", "pending", "round")
@@ -50,7 +53,28 @@ def object_progress(st: Staging, name: str) -> dict:
         out["records"] = {"staged": manifest.records, "loaded": sum(records.get(p, 0) for p in loaded)}
     if throttled:
         out["throttled_chunks"] = len(throttled)  # waiting for SharePoint's Retry-After
+    counters = [st.read_json(n) for n in names if _DATAVERSE_429.search(n)]  # only chunks that were throttled
+    if counters:
+        out["dataverse_429"] = answers_429(counters)
     return out
+
+
+def answers_429(counters: list[dict]) -> int:
+    """The 429 answers Dataverse gave while the object's chunks loaded. Each counter is a worker client's 429
+    count before and after one chunk; chunks loading at once share the client, so per client the intervals
+    are merged (a 429 is counted once, whichever of the chunks in flight it slowed)."""
+    total = 0
+    by_client: dict[str, list[tuple[int, int]]] = {}
+    for c in counters:
+        before, after = c["throttled"]
+        by_client.setdefault(c["client"], []).append((int(before), int(after)))
+    for spans in by_client.values():
+        end = None
+        for before, after in sorted(spans):
+            start = before if end is None else max(before, end)
+            total += max(0, after - start)
+            end = after if end is None else max(end, after)
+    return total
 
 
 async def run_progress(instance_id: str, run: dict, custom_status: Any,

@@ -83,6 +83,11 @@ async def reconcile_object(payload: dict) -> dict:
                     loaded_keys.append(o["key"])
                     if o.get("hash"):
                         hashes[o["key"]] = o["hash"]
+        carried = _carried(run, spec, extract, loaded_keys, rejects)
+        if carried is not None:  # a filtered read: what it did not return is as the previous pass left it
+            counts["unchanged"] += len(carried)
+            loaded_keys += sorted(carried)
+            hashes.update(carried)
         loaded, queued = len(loaded_keys), 0
     else:  # owners, custom fields, configuration, inventories: their step wrote result.json
         doc = st.read_json(obj_path(spec, "result.json"))
@@ -92,12 +97,17 @@ async def reconcile_object(payload: dict) -> dict:
         counts["unchanged"] = loaded - counts["created"] - counts["updated"]
 
     tables = ", ".join(effective_spec(st, spec).tables)
+    carried_n = len(carried) if spec.pipeline == "records" and carried is not None else None
     report = {
-        "object": spec.name, "table": tables or None, "source": extract["source"], "staged": extract["staged"],
+        "object": spec.name, "table": tables or None,
+        "source": extract["source"] + (carried_n or 0), "staged": extract["staged"],
         "loaded": loaded, "created": counts["created"], "updated": counts["updated"],
         "unchanged": counts["unchanged"], "rejected": len(rejects), "queued": queued, "warnings": len(warnings),
         "sampled_out": extract.get("sampled_out", 0),  # a sample run's rows left out on purpose
         "unknown_owner_records": sum(unknown_owners.values()),
+        # a delta pass's filtered read: the records it read, and those it did not (unchanged, carried forward)
+        **({"modified_since": extract["modified_since"], "read": extract["source"], "carried": carried_n}
+           if carried_n is not None else {}),
     }
     if loaded != counts["created"] + counts["updated"] + counts["unchanged"] or counts["unchanged"] < 0:
         raise PermanentError(f"{spec.name}: loaded {loaded} is not created {counts['created']} + updated "
@@ -118,6 +128,19 @@ async def reconcile_object(payload: dict) -> dict:
     verified = st.read_json(obj_path(spec, "verify.json")) if st.exists(obj_path(spec, "verify.json")) else {}
     events.info("reconciliation", extra=event_dimensions(run.run_id, report, rejects, verified))
     return report
+
+
+def _carried(run, spec, extract: dict, loaded_keys: list[str], rejects: list[Problem]) -> dict[str, str] | None:
+    """After a filtered read (``extract.json`` has ``modified_since``): source key -> hash of the rows the
+    previous pass loaded that this read did not return (not modified since: unchanged, carried forward so
+    the next pass compares with them); None after a whole read. A record the previous pass rejected and
+    nobody changed since is not read again: it stays in that pass's rejects.csv."""
+    if not extract.get("modified_since"):
+        return None
+    from .delta import previous_hashes
+
+    returned = set(loaded_keys) | {f"{spec.key_prefix}{p.source_id}" for p in rejects if p.source_id}
+    return {k: h for k, h in (previous_hashes(run, spec) or {}).items() if k not in returned}
 
 
 def event_dimensions(run_id: str, report: dict, rejects: list[Problem], verified: dict | None = None) -> dict:

@@ -26,6 +26,7 @@ Orchestrators and activities live in blueprints; all work happens in ``shared``.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -166,6 +167,8 @@ async def _ended(client: df.DurableOrchestrationClient, run_id: str) -> func.Htt
 @app.route(route="migrations", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def start_migration(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    if refused := _forbidden(req, "start"):
+        return refused
     body = _body(req)
     if not isinstance(body, dict):
         return _json({"error": "the body must be a JSON object with the run's settings"}, 400)
@@ -280,6 +283,43 @@ def _phase(status: Any) -> str | None:
     return status.custom_status.get("phase") if isinstance(status.custom_status, dict) else None
 
 
+#: the Entra app roles a route needs when ``AUTH_REQUIRE_APP_ROLES`` is true (Easy Auth in front): starting a
+#: run or its next pass, approving its map or telling it owners were provisioned, rolling it back
+ROLES = {"start": "Migration.Start", "approve": "Migration.Approve", "rollback": "Migration.Rollback"}
+
+
+def _roles(req: func.HttpRequest) -> set[str]:
+    """The caller's app roles from Easy Auth's ``X-MS-CLIENT-PRINCIPAL`` (Base64 JSON of the token's claims).
+
+    App Service sets that header and refuses it from outside ("External requests aren't allowed to set
+    these headers, so they're present only if App Service sets them":
+    https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities), so without
+    Easy Auth there is no header and no role."""
+    raw = req.headers.get("x-ms-client-principal")
+    if not raw:
+        return set()
+    try:
+        principal = json.loads(base64.b64decode(raw))
+        role_typ = principal.get("role_typ") or "roles"
+        return {c["val"] for c in principal.get("claims", [])
+                if isinstance(c, dict) and c.get("typ") in (role_typ, "roles") and isinstance(c.get("val"), str)}
+    except (ValueError, TypeError, AttributeError):
+        return set()
+
+
+def _forbidden(req: func.HttpRequest, action: str, env: Mapping[str, str] = os.environ) -> func.HttpResponse | None:
+    """403 when ``AUTH_REQUIRE_APP_ROLES`` is true and the caller lacks the app role ``action`` needs."""
+    if env.get("AUTH_REQUIRE_APP_ROLES", "").strip().lower() not in ("1", "true", "yes"):
+        return None
+    role = ROLES[action]
+    if role in _roles(req):
+        return None
+    return _json({"error": f"this route needs the app role {role} (AUTH_REQUIRE_APP_ROLES is on): assign it to "
+                           "the caller in the API's app registration (Enterprise applications -> Users and "
+                           "groups), or call through Easy Auth with a token that carries it",
+                  "role": role}, 403)
+
+
 def _approver(req: func.HttpRequest) -> str:
     """Who approved, for the report: the Entra principal's object id behind Easy Auth (an id, not a name),
     else the holder of a function key."""
@@ -307,6 +347,8 @@ async def migration_map(req: func.HttpRequest, client: df.DurableOrchestrationCl
 async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``{"hash": "sha256:..."}`` approves the proposed map; ``{"map": "<edited mapping.yaml>"}`` submits an
     edited map (validated; 400 with every error naming object, line and fix) and approves it under its hash."""
+    if refused := _forbidden(req, "approve"):
+        return refused
     status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
     if missing:
         return missing
@@ -333,6 +375,8 @@ async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchest
 async def resolve_migration_owners(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The administrator provisioned the queued owners (``{}``): the run matches again; or decided that the
     rest get the default owner (``{"use_default_owner": true}``), which the report records."""
+    if refused := _forbidden(req, "approve"):
+        return refused
     status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
     if missing:
         return missing
@@ -355,6 +399,8 @@ async def rollback_migration(req: func.HttpRequest, client: df.DurableOrchestrat
     """Roll a run back (``{}``, or ``{"schema": true}`` to remove its custom columns and tables when empty):
     starts the ``rollback`` orchestrator as instance ``<id>:rollback``. Refused for a rollback (a rollback
     is not rolled back) and for a run still in progress; a rollback in progress answers 409 with its URLs."""
+    if refused := _forbidden(req, "rollback"):
+        return refused
     instance_id = req.route_params.get("instance_id", "")
     if instance_id.endswith(ROLLBACK_SUFFIX):
         return _json({"error": f"{instance_id} is a rollback, and a rollback cannot be rolled back; to move the "
@@ -434,6 +480,8 @@ async def start_delta(client: df.DurableOrchestrationClient, run_id: str, body: 
 async def delta_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``{}`` or ``{"freeze": true}`` (and ``"deactivate_deleted": true``, ``"full": true``): the next pass of a
     completed run."""
+    if refused := _forbidden(req, "start"):
+        return refused
     body = _body(req, empty={})
     if not isinstance(body, dict) or set(body) - {"freeze", "deactivate_deleted", "full"} \
             or not all(isinstance(v, bool) for v in body.values()):

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 from ..errors import SettingsError
+from .rows import Resumable
 
 if TYPE_CHECKING:  # the objects layer imports this package's helpers: no import of it at run time
     from ..objects import ObjectSpec
@@ -149,7 +150,7 @@ class WorketcSoapSource:
         at or after it, the ordinals counting those."""
         if self._from_folder(spec):
             return self.csv.rows_from(spec, start) if self.csv else _SoapFrom(iter(()), 0)
-        return _SoapFrom.of(self.client, self._object(spec), int((start or {}).get("record", 0)),
+        return _soap_from(self.client, self._object(spec), int((start or {}).get("record", 0)),
                             modified_since=modified_since)
 
     def supports_modified_since(self, spec: ObjectSpec) -> bool:
@@ -161,68 +162,40 @@ class WorketcSoapSource:
         return _worketc_contract(spec)
 
 
-class _SoapFrom:
-    """SOAP records from an ordinal on, with ``position()`` / ``exhausted`` as ``TableReader`` has them."""
+def _soap_from(client, object_name: str, start: int, *, modified_since: datetime | None = None) -> Resumable:
+    """SOAP records from ordinal ``start`` on: paged operations start at that page, others are read again
+    and the first ``start`` skipped."""
+    from .worketc.soap import WorketcError, _as_datetime, _items, _text, _values
 
-    def __init__(self, rows: Iterator[dict], n: int):
-        self._rows, self._n, self._done = rows, n, False
+    spec = client.spec(object_name)
+    known = client.operation_inputs().get(spec.operation, [])
+    paged = bool(spec.skip_arg and spec.top_arg and spec.skip_arg in known and spec.top_arg in known)
+    if not start or not paged or spec.fan_out or spec.shape != "record":
+        return Resumable.skipping(client.extract(object_name, modified_since=modified_since), {"record": start})
 
-    @classmethod
-    def of(cls, client, object_name: str, start: int, *, modified_since: datetime | None = None) -> "_SoapFrom":
-        from .worketc.soap import WorketcError, _as_datetime, _items, _text, _values
+    def pages() -> Iterator[dict]:  # as WorketcSoapClient._pages, from skip = start
+        base = {k: v for k, v in spec.args.items() if k in known}
+        if modified_since is not None and spec.modified_arg in known:  # as WorketcSoapClient.extract
+            base[spec.modified_arg] = _as_datetime(modified_since, client.settings.tenant_timezone)
+        skip, previous, longest, ordinal = start, None, 0, start
+        while True:
+            items = _items(client.call(spec.operation, **{**base, spec.skip_arg: skip,
+                                                          spec.top_arg: client.settings.page_size}))
+            if not items:
+                return
+            first = _text(_values(items[0]).get("EntityID"))
+            if previous is not None and first is not None and first == previous:
+                raise WorketcError(f"{spec.operation} ignores {spec.skip_arg!r}: the same page came back")
+            for item in items:
+                for row in client._rows(spec, item):
+                    ordinal += 1
+                    row["_row"], row["_record"] = ordinal + 1, ordinal
+                    yield row
+            if len(items) < longest:
+                return
+            longest, skip, previous = max(longest, len(items)), skip + len(items), first
 
-        spec = client.spec(object_name)
-        known = client.operation_inputs().get(spec.operation, [])
-        paged = bool(spec.skip_arg and spec.top_arg and spec.skip_arg in known and spec.top_arg in known)
-        if not start or not paged or spec.fan_out or spec.shape != "record":
-            rows = client.extract(object_name, modified_since=modified_since)  # the first ``start`` skipped
-            for _ in range(start):
-                if next(rows, None) is None:
-                    break
-            return cls(rows, start)
-
-        def pages() -> Iterator[dict]:  # as WorketcSoapClient._pages, from skip = start
-            base = {k: v for k, v in spec.args.items() if k in known}
-            if modified_since is not None and spec.modified_arg in known:  # as WorketcSoapClient.extract
-                base[spec.modified_arg] = _as_datetime(modified_since, client.settings.tenant_timezone)
-            skip, previous, longest, ordinal = start, None, 0, start
-            while True:
-                items = _items(client.call(spec.operation, **{**base, spec.skip_arg: skip,
-                                                              spec.top_arg: client.settings.page_size}))
-                if not items:
-                    return
-                first = _text(_values(items[0]).get("EntityID"))
-                if previous is not None and first is not None and first == previous:
-                    raise WorketcError(f"{spec.operation} ignores {spec.skip_arg!r}: the same page came back")
-                for item in items:
-                    for row in client._rows(spec, item):
-                        ordinal += 1
-                        row["_row"], row["_record"] = ordinal + 1, ordinal
-                        yield row
-                if len(items) < longest:
-                    return
-                longest, skip, previous = max(longest, len(items)), skip + len(items), first
-
-        return cls(pages(), start)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> dict:
-        try:
-            row = next(self._rows)
-        except StopIteration:
-            self._done = True
-            raise
-        self._n += 1
-        return row
-
-    def position(self) -> dict:
-        return {"record": self._n}
-
-    @property
-    def exhausted(self) -> bool:
-        return self._done
+    return Resumable(pages(), start)
 
 
 def open_source(run: RunConfig) -> Source:

@@ -49,6 +49,7 @@ from ..problems import Problem
 from ..run import RunConfig
 from ..sources import Source, open_source
 from ..sources.ids import id_fold, source_id
+from ..sources.rows import Resumable
 from ..sources.worketc.values import FieldError, parse_datetime
 from ..staging import Staging, codec, write_chunks
 from ..staging.chunks import PART_TEMPLATE, ChunkRef, Manifest, encode_chunk, manifest_bytes, manifest_name
@@ -371,43 +372,11 @@ def _public_slice(doc: dict) -> dict:
             "staged": doc["total_staged"], "chunks": doc["next_part"]}
 
 
-class _Resumed:
-    """Rows of a source that cannot start midway (the SOAP API): the first ``start["record"]`` rows are read
-    and skipped. ``position()`` and ``exhausted`` as ``TableReader`` has them."""
-
-    def __init__(self, rows: Iterator[dict], start: dict | None):
-        self._rows, self._n, self._done = iter(rows), 0, False
-        skip = int((start or {}).get("record", 0))
-        for _ in range(skip):
-            if next(self._rows, None) is None:
-                break
-            self._n += 1
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> dict:
-        try:
-            row = next(self._rows)
-        except StopIteration:
-            self._done = True
-            raise
-        self._n += 1
-        return row
-
-    def position(self) -> dict:
-        return {"record": self._n}
-
-    @property
-    def exhausted(self) -> bool:
-        return self._done
-
-
 def _rows_from(source: Source, spec: ObjectSpec, start: dict | None, since: datetime | None = None):
     rows_from = getattr(source, "rows_from", None)
     if since is not None:  # only where _modified_since found the source's filter
         return rows_from(spec, start, modified_since=since)
-    return rows_from(spec, start) if rows_from is not None else _Resumed(source.rows(spec), start)
+    return rows_from(spec, start) if rows_from is not None else Resumable.skipping(source.rows(spec), start)
 
 
 def _modified_since(run: RunConfig, spec: ObjectSpec, st: Staging, source: Source) -> datetime | None:

@@ -69,6 +69,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 from ...errors import AccessError, InputError, PermanentError, SettingsError
 from ...http import async_client
 from ...settings import https_url
+from ..rows import Resumable
 
 log = logging.getLogger(__name__)
 
@@ -693,43 +694,27 @@ def _detail(r: httpx.Response) -> str:
     return ""
 
 
-class ApiRows:
-    """Rows of one table from a position on: ``position()`` (``{"record": rows read, "after": last
-    code}``) and ``exhausted``, as the export's ``TableReader`` has them."""
+class ApiRows(Resumable):
+    """Rows of one table from a position on: ``position()`` is ``{"record": rows read, "after": last
+    code}``, so the next slice asks for the codes after it instead of paging from the start."""
 
     def __init__(self, client: Work4allGraphqlClient, table_name: str, start: dict | None):
         start = start or {}
-        self._n, self._after, self._done = int(start.get("record", 0)), start.get("after"), False
-        keyed = table_of(table_name).sort_by == "code"
-        if keyed and (self._after is not None or self._n == 0):
-            self._rows = client.extract(table_name, after=self._after, numbered_from=self._n)
+        self._after = start.get("after")
+        self._keyed = table_of(table_name).sort_by == "code"
+        n = int(start.get("record", 0))
+        if self._keyed and (self._after is not None or n == 0):
+            super().__init__(client.extract(table_name, after=self._after, numbered_from=n), n)
         else:  # no key to go on after (Preislisten): read again and skip what earlier slices read
-            self._rows = client.extract(table_name)
-            for _ in range(self._n):
-                if next(self._rows, None) is None:
-                    break
-        self._keyed = keyed
+            reader = Resumable.skipping(client.extract(table_name), start)
+            super().__init__(reader._rows, reader._n)
 
-    def __iter__(self) -> "ApiRows":
-        return self
-
-    def __next__(self) -> dict[str, Any]:
-        try:
-            row = next(self._rows)
-        except StopIteration:
-            self._done = True
-            raise
-        self._n += 1
+    def seen(self, row: dict[str, Any]) -> None:
         if self._keyed and row.get("Code") is not None:
             self._after = int(row["Code"])
-        return row
 
     def position(self) -> dict:
         return {"record": self._n, **({"after": self._after} if self._after is not None else {})}
-
-    @property
-    def exhausted(self) -> bool:
-        return self._done
 
     def close(self) -> None:
         self._rows.close()

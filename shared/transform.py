@@ -32,6 +32,17 @@ NUMBER_STYLES = {
     "1,234.56": (re.compile(r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\Z"), ",", "."),
     "1.234,56": (re.compile(r"[+-]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?|,\d+)\Z"), ".", ","),
 }
+#: the number style of a source whose numbers are not plain (work4all: German, 1.234,56); a column map's
+#: ``format`` still wins (../shared/formats/work4all-export.md)
+SOURCE_NUMBER_STYLE = {"work4all": "1.234,56"}
+
+
+_TEXT_KINDS = frozenset(("string", "memo", "phone", "url"))
+#: an ASCII address values.parse_email accepts unchanged (dot-atom local part of at most 64 characters,
+#: two or more domain labels of 1-63 letters, digits and inner hyphens, a top-level label not all digits)
+_PLAIN_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+                          r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                          r"(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def _iso(dt: datetime) -> str:
@@ -90,6 +101,8 @@ class TransformContext:
     currencies: dict[str, str] = field(default_factory=dict)
     #: configuration objects' documents (e.g. project stage weights), by object name
     config: dict[str, Any] = field(default_factory=dict)
+    #: a user's short sign (lower case; work4all: Mitarbeiter.Kuerzel) -> their e-mail, for owner columns
+    owner_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +124,7 @@ class Transformer:
         self.spec = spec
         self.ctx = ctx
         self.custom = [c for c in ctx.custom_columns if c.object == spec.custom_fields_object]
+        self.number_style = SOURCE_NUMBER_STYLE.get(spec.source)
 
     def row(self, src: dict) -> Outcome:
         spec = self.spec
@@ -129,7 +143,7 @@ class Transformer:
             out.warnings.append(problem("transform", code, message, fld, value))
 
         table = spec.table
-        if spec.route:
+        if spec.route and not spec.route.field.startswith("_"):  # "_...": the shape hook picks (s.table)
             kind = (src.get(spec.route.field) or "").strip()
             table = spec.route.tables.get(kind) or next(
                 (t for k, t in spec.route.tables.items() if k.casefold() == kind.casefold()), None)
@@ -144,6 +158,9 @@ class Transformer:
             raw = src.get(f.source)
             if raw is None or raw == "":
                 continue
+            if f.kind in _TEXT_KINDS:  # what convert() does for text, without its call (the hot path)
+                body[f.target] = raw if f.kind == "memo" else raw.strip()
+                continue
             if f.kind == "currency":
                 currency = self.ctx.currencies.get(raw.strip().upper())
                 if currency is None:
@@ -155,6 +172,8 @@ class Transformer:
                 body[f"{f.target}@odata.bind"] = f"/transactioncurrencies({currency})"
                 continue
             fmt = getattr(f, "format", None)  # an approved map's fields have one (shared.mapping.apply.MappedField)
+            if fmt is None and f.kind in ("decimal", "money", "int"):
+                fmt = self.number_style
             try:
                 body[f.target] = self.convert(f.kind, raw, f.source, f.options, f.option_default, fmt)
             except values.FieldError as e:
@@ -209,6 +228,7 @@ class Transformer:
 
         if spec.owner_field:
             email = (src.get(spec.owner_field) or "").strip().lower()
+            email = self.ctx.owner_aliases.get(email, email)
             owner = self.ctx.owners.get(email) if email else None
             if owner is None and email:
                 out.unmatched_owner = email
@@ -225,12 +245,14 @@ class Transformer:
                      src[spec.created_field])
 
         if spec.shape:
+            shaping = Shaping(self, table)
             try:
-                body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)),
-                                  Shaping(self, table))
+                body = spec.shape(src, body, lambda code, fld, msg: warn(code, fld, msg, src.get(fld)), shaping)
             except Reject as r:
                 out.reject = problem("transform", r.code, r.message, r.field, src.get(r.field) if r.field else None)
                 return out
+            if shaping.table != table and shaping.table in spec.tables:  # a routed row's table, picked by the hook
+                table = shaping.table
         row: dict[str, Any] = {"key": key, "body": body, "row": src.get("_row"), "record": src.get("_record")}
         if table != spec.table:
             row["table"] = table
@@ -249,6 +271,9 @@ class Transformer:
         if kind in ("string", "memo", "phone", "url"):
             return raw
         if kind == "email":
+            plain = raw.lower()  # a plain ASCII address is what parse_email returns for it; the rest goes there
+            if len(plain) <= 254 and _PLAIN_EMAIL.match(plain) and plain.index("@") <= 64:
+                return plain
             return values.parse_email(raw)
         order = fmt if fmt in DATE_ORDERS else self.ctx.date_order
         if kind == "date":
@@ -257,9 +282,9 @@ class Transformer:
         if kind == "datetime":
             return _iso(values.parse_datetime(raw, order=order, tz=self.ctx.timezone))
         if kind in ("decimal", "money"):
-            return float(values.parse_decimal(plain_number(raw, fmt, column)))
+            return float(values.parse_decimal(plain_number(raw, fmt or self.number_style, column)))
         if kind == "int":
-            return values.parse_int(plain_number(raw, fmt, column))
+            return values.parse_int(plain_number(raw, fmt or self.number_style, column))
         if kind == "bool":  # also the other words the profiler reads as yes/no (Ja/Nein, wahr/falsch)
             word = BOOL_TOKENS.get(raw.lower())
             return word if word is not None else values.parse_bool(raw)

@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import cascade
+from . import sales
 from . import errors as E
 from .errors import DataverseError
 from .odata import GUID_RE, compile_filter, parse_key, parse_orderby, parse_select, split_segment
@@ -175,6 +177,9 @@ class DataverseCore:
                 raise E.method_not_allowed()
             ctx.kind = "single"
             return self._action(ctx, name)
+        if name == "CreateEntities" and key_text is None and len(segs) == 1:  # Microsoft's Python SDK's tables
+            from .create_entities import create_entities
+            return create_entities(self, ctx)
         if name == "InsertOptionValue" and key_text is None and len(segs) == 1:
             if ctx.method != "POST":
                 raise E.method_not_allowed()
@@ -211,6 +216,8 @@ class DataverseCore:
                     return self._multiple(ctx, table, message)
             raise E.segment_not_found(segs[1])
         ref = parse_key(key_text)
+        if len(segs) == 2 and segs[1].startswith("Microsoft.Dynamics.CRM.") and ctx.method == "POST":
+            return sales.bound_action(self, ctx, table, ref, segs[1][len("Microsoft.Dynamics.CRM."):])
         if len(segs) > 1:
             if len(segs) == 2 and ctx.method == "GET":
                 return self._property(ctx, table, ref, segs[1])
@@ -224,9 +231,7 @@ class DataverseCore:
             ctx.kind = "single"
             with self.store.transaction() as txn:
                 rid = self.store.require_id(table, ref)
-                self.store.delete(table, rid)
-                if table.logical_name in PARTY_TYPES:
-                    self._write_parties(ctx, table, rid, [])
+                self._delete_cascading(ctx, table, rid)
                 ctx.records = txn.records if txn.undo else 1
             return Resp(204)
         raise E.method_not_allowed()
@@ -438,7 +443,7 @@ class DataverseCore:
             values = self.store.prepare(table, body, creating=True, resolve_bind=self.binder(ctx, table))
             rid = self.store.create(table, values)
             if parties is not None:
-                self._write_parties(ctx, table, rid, parties)
+                self._write_parties(ctx, table, rid, parties, fresh=True)
             ctx.records = 1
         return self._respond_written(ctx, table, rid, True)
 
@@ -453,7 +458,7 @@ class DataverseCore:
         parties = self._take_parties(table, body)
         rid, created = self._upsert(ctx, table, ref, body, if_match, if_none_match)
         if parties is not None:
-            self._write_parties(ctx, table, rid, parties)
+            self._write_parties(ctx, table, rid, parties, fresh=created)
         return rid, created
 
     def _upsert(self, ctx: Ctx, table: TableDef, ref, body: dict, if_match: str | None,
@@ -656,6 +661,17 @@ class DataverseCore:
         return Resp.json(200, {"@odata.context": f"{ctx.api}$metadata#Microsoft.Dynamics.CRM.InsertOptionValueResponse",
                                "NewOptionValue": value})
 
+    # --- deletes --------------------------------------------------------------------------------------------
+    def _delete_cascading(self, ctx: Ctx, table: TableDef, rid: str, depth: int = 0) -> None:
+        """Delete a row as Dataverse does, with the relationships' cascade rules (``cascade.py``): rows of
+        parental relationships go with it, referential lookups to it are cleared (one transaction)."""
+        if rid not in self.store.rows[table.logical_name]:
+            return  # already deleted by another cascade of this delete
+        cascade.apply(self.store, table, rid, lambda t, i, d: self._delete_cascading(ctx, t, i, d), depth)
+        self.store.delete(table, rid)
+        if table.logical_name in PARTY_TYPES:
+            self._write_parties(ctx, table, rid, [])
+
     # --- activity parties -----------------------------------------------------------------------------
     def _take_parties(self, table: TableDef, body: dict) -> list | None:
         """Remove and return the body's ``<activity>_activity_parties`` (None when it has none)."""
@@ -669,11 +685,13 @@ class DataverseCore:
             raise DataverseError(400, E.ZERO, f"A collection of entities was expected for '{name}'.")
         return parties
 
-    def _write_parties(self, ctx: Ctx, table: TableDef, rid: str, parties: list[dict]) -> None:
-        """Replace the activity's parties (inside the caller's transaction)."""
+    def _write_parties(self, ctx: Ctx, table: TableDef, rid: str, parties: list[dict], *,
+                       fresh: bool = False) -> None:
+        """Replace the activity's parties (inside the caller's transaction). ``fresh``: the activity was just
+        created, so it has none to remove (no scan of every party: loading activities stays linear)."""
         store = self.store
         ptable = store.tables["activityparty"]
-        for pid, party in list(store.rows["activityparty"].items()):
+        for pid, party in ([] if fresh else list(store.rows["activityparty"].items())):
             if (party.get("activityid") or [None, None])[1] == rid:
                 store.delete(ptable, pid)
         for party in parties:
@@ -849,6 +867,8 @@ class DataverseCore:
         with store.lock:
             t = self._find_table_meta(key_text)
             store.refresh_keys(t)
+            if not rest and ctx.method == "DELETE":
+                return self._delete_table(ctx, t)
             if not rest:
                 if ctx.method != "GET":
                     raise E.method_not_allowed()
@@ -893,6 +913,8 @@ class DataverseCore:
                                          f"'{t.logical_name}'." if not isinstance(aref, dict) else
                                          f"Could not find attribute with name '{aref.get('logicalname')}' on "
                                          f"entity '{t.logical_name}'.")
+                if ctx.method == "DELETE" and len(rest) == 1:
+                    return self._delete_attribute(t, col)
                 if ctx.method != "GET":
                     raise E.method_not_allowed()
                 if len(rest) > 1:
@@ -1064,6 +1086,43 @@ class DataverseCore:
             txn.meta_dirty = True
         url = f"{ctx.api}EntityDefinitions({t.metadata_id})/Attributes({col.metadata_id})"
         return Resp(204, [("OData-EntityId", url)])
+
+    def _delete_attribute(self, t: TableDef, col: Column) -> Resp:
+        """``DELETE EntityDefinitions(...)/Attributes(...)``: a custom column goes, with its values (the Web API
+        does what the SDK's DeleteAttributeRequest does:
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-update-column-definitions-using-web-api,
+        https://learn.microsoft.com/dotnet/api/microsoft.xrm.sdk.messages.deleteattributerequest).
+        A system column, or one an alternate key uses, is refused (*inferred* codes and wording)."""
+        if not col.custom:
+            raise DataverseError(400, E.INVALID_ARGUMENT, f"The attribute '{col.name}' is a system attribute and "
+                                                          "cannot be deleted.")
+        if any(col.name in k.attributes for k in t.keys.values()):
+            raise DataverseError(400, E.INVALID_ARGUMENT, f"The attribute '{col.name}' cannot be deleted because it "
+                                                          "is used by an alternate key.")
+        with self.store.transaction() as txn:
+            del t.columns[col.name]
+            t.index()
+            for row in self.store.rows[t.logical_name].values():
+                row.pop(col.name, None)
+            txn.meta_dirty = True
+        return Resp(204)
+
+    def _delete_table(self, ctx: Ctx, t: TableDef) -> Resp:
+        """``DELETE EntityDefinitions(...)``: a custom table goes, with its rows (the SDK's DeleteEntityRequest:
+        https://learn.microsoft.com/dotnet/api/microsoft.xrm.sdk.messages.deleteentityrequest);
+        a system table is refused (*inferred* code and wording)."""
+        if not t.custom:
+            raise DataverseError(400, E.INVALID_ARGUMENT, f"The entity '{t.logical_name}' is a system entity and "
+                                                          "cannot be deleted.")
+        with self.store.transaction() as txn:
+            for rid in list(self.store.rows[t.logical_name]):
+                self._delete_cascading(ctx, t, rid)  # its rows go as deletes would take them
+            store = self.store
+            store.tables.pop(t.logical_name, None)
+            store.by_set.pop(t.entity_set, None)
+            store.indexes.pop(t.logical_name, None)
+            txn.meta_dirty = True
+        return Resp(204)
 
     def _create_key(self, ctx: Ctx, t: TableDef) -> Resp:
         body = parse_json_body(ctx.body)
@@ -1237,11 +1296,9 @@ DEFAULT_SEED = {
          "currencyname": "Australian Dollar", "currencysymbol": "A$", "exchangerate": 1.65,
          "currencyprecision": 2},
     ],
+    # its base unit "Primary Unit" is created with it, as the platform does (emulators/dataverse/sales.py)
     "uomschedules": [{"uomscheduleid": "c0c1a0e2-0000-4000-8000-000000000001", "name": "Default Unit",
                       "baseuomname": "Primary Unit"}],
-    "uoms": [{"uomid": "c0c1a0e2-0000-4000-8000-000000000002", "name": "Primary Unit", "quantity": 1.0,
-              "isschedulebaseuom": True,
-              "uomscheduleid@odata.bind": "/uomschedules(c0c1a0e2-0000-4000-8000-000000000001)"}],
     "systemusers": [{"systemuserid": MIGRATION_APP_USER_ID, "fullname": "# migration-app",
                      "internalemailaddress": "migration-app@emulator.invalid", "accessmode": 4,
                      "applicationid": "00000000-0000-4000-8000-00000000a001", "isdisabled": False}],
@@ -1268,7 +1325,7 @@ def apply_seed(core: DataverseCore, seed: dict, base: str = "https://emulator.in
 # --- Starlette app ----------------------------------------------------------------------------------
 
 def create_core_app(*, db: str | None = None, seed: dict | None = None, key_activation_delay: float = 0.2,
-                    custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "new"),
+                    custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "w4a", "new"),
                     resolved_case_updates: bool = True) -> Starlette:
     """The Dataverse Web API core (no auth, no throttling): `/api/data/v9.2/...`.
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from .messages import supports_multiple
+
 # Attribute types, as AttributeMetadata.AttributeType names them.
 STRING, MEMO, INTEGER, DECIMAL, MONEY, DOUBLE, BOOLEAN, DATETIME = (
     "String", "Memo", "Integer", "Decimal", "Money", "Double", "Boolean", "DateTime")
@@ -120,6 +122,10 @@ INDUSTRY = {1: "Accounting", 2: "Agriculture and Non-petrol Natural Resource Ext
 LEAD_SOURCE = {1: "Advertisement", 2: "Employee Referral", 3: "External Referral", 4: "Partner",
                5: "Public Relations", 6: "Seminar", 7: "Trade Show", 8: "Web", 9: "Word of Mouth", 10: "Other"}
 HOT_WARM_COLD = {1: "Hot", 2: "Warm", 3: "Cold"}
+#: account.customertypecode, "Relationship Type" (learn.microsoft.com/power-apps/developer/data-platform/
+#: reference/entities/account#BKMK_CustomerTypeCode)
+CUSTOMER_TYPE = {1: "Competitor", 2: "Consultant", 3: "Customer", 4: "Investor", 5: "Partner", 6: "Influencer",
+                 7: "Press", 8: "Prospect", 9: "Reseller", 10: "Supplier", 11: "Vendor", 12: "Other"}
 SALES_STAGE = {0: "Qualify", 1: "Develop", 2: "Propose", 3: "Close"}
 CASE_PRIORITY = {1: "High", 2: "Normal", 3: "Low"}
 CASE_ORIGIN = {1: "Phone", 2: "Email", 3: "Web", 2483: "Facebook", 3986: "Twitter", 700610000: "IoT"}
@@ -175,6 +181,9 @@ STATE_MODELS = {
                       6: ("Pending Send", 1), 7: ("Sending", 1), 5: ("Canceled", 2)}),
     "closeactivity": _states({0: "Open", 1: "Completed", 2: "Canceled"},
                              {1: ("Open", 0), 2: ("Completed", 1), 3: ("Canceled", 2)}),
+    # the product table reference (learn.microsoft.com/dynamics365/sales/developer/entities/product#BKMK_StateCode)
+    "product": _states({0: "Active", 1: "Retired", 2: "Draft", 3: "Under Revision"},
+                       {1: ("Active", 0), 2: ("Retired", 1), 0: ("Draft", 2), 3: ("Under Revision", 3)}),
     "knowledgearticle": _states({0: "Draft", 1: "Approved", 2: "Scheduled", 3: "Published", 4: "Expired",
                                  5: "Archived", 6: "Discarded"},
                                 {2: ("Draft", 0), 3: ("Needs review", 0), 4: ("In review", 0), 5: ("Approved", 1),
@@ -186,7 +195,7 @@ DEFAULT_STATUS = {  # statecode -> default statuscode on create
     "incident": {0: 1, 1: 5, 2: 6}, "invoice": {0: 1, 1: 3, 2: 100001, 3: 100003},
     "quote": {0: 1, 1: 2, 2: 4, 3: 5}, "task": {0: 2, 1: 5, 2: 6}, "phonecall": {0: 1, 1: 2, 2: 3},
     "appointment": {0: 1, 1: 3, 2: 4, 3: 5}, "email": {0: 1, 1: 2, 2: 5}, "closeactivity": {0: 1, 1: 2, 2: 3},
-    "knowledgearticle": {0: 2, 1: 5, 2: 6, 3: 7, 4: 8, 5: 12, 6: 13},
+    "knowledgearticle": {0: 2, 1: 5, 2: 6, 3: 7, 4: 8, 5: 12, 6: 13}, "product": {0: 1, 1: 2, 2: 0, 3: 3},
 }
 
 # --- compact column constructors ------------------------------------------------------------------
@@ -241,14 +250,15 @@ ADDRESS = [S("address1_line1", 250), S("address1_line2", 250), S("address1_line3
 REGARDING_TARGETS = ("account", "contact", "lead", "opportunity", "incident", "invoice", "quote",
                      "knowledgearticle")
 
-# logical, entity set, primary id, primary name, ownership, state model, multiple?, object type code, columns
+# logical, entity set, primary id, primary name, ownership, state model, multiple? (unused: messages.py says,
+# from Microsoft's table pages), object type code, columns
 TABLE_SPECS: list[tuple] = [
     ("account", "accounts", "accountid", "name", "UserOwned", "default", True, 1, [
         S("name", 160, APP_REQUIRED), S("websiteurl", 200), S("emailaddress1", 100), S("emailaddress2", 100),
         S("telephone1", 50), S("telephone2", 50), S("fax", 50), *ADDRESS, M("description", 2000),
         S("accountnumber", 20), P("industrycode", INDUSTRY), L("parentaccountid", "account"),
         L("primarycontactid", "contact"), Mo("revenue"), I("numberofemployees", 0, 1000000000),
-        L("transactioncurrencyid", "transactioncurrency")]),
+        L("transactioncurrencyid", "transactioncurrency"), P("customertypecode", CUSTOMER_TYPE)]),
     ("contact", "contacts", "contactid", "fullname", "UserOwned", "default", True, 2, [
         S("firstname", 50, RECOMMENDED), S("lastname", 50, APP_REQUIRED), S("middlename", 50),
         S("fullname", 160, read_only=True), S("emailaddress1", 100), S("emailaddress2", 100),
@@ -295,7 +305,7 @@ TABLE_SPECS: list[tuple] = [
         Mo("manualdiscountamount"), Mo("tax"), Mo("extendedamount"), Mo("baseamount"), I("lineitemnumber", 0),
         L("uomid", "uom"), B("ispriceoverridden"), M("description", 2000),
         L("transactioncurrencyid", "transactioncurrency")]),
-    ("product", "products", "productid", "name", "OrganizationOwned", "default", True, 1024, [
+    ("product", "products", "productid", "name", "OrganizationOwned", "product", True, 1024, [
         S("name", 100, SYS_REQUIRED), S("productnumber", 100, SYS_REQUIRED), M("description", 2000),
         L("defaultuomscheduleid", "uomschedule", APP_REQUIRED), L("defaultuomid", "uom", APP_REQUIRED),
         L("pricelevelid", "pricelevel"), Mo("price"), Mo("standardcost"), Mo("currentcost"),
@@ -324,14 +334,15 @@ TABLE_SPECS: list[tuple] = [
         DT("effectiveto", date_only=True), M("description", 2000),
         L("transactioncurrencyid", "transactioncurrency", APP_REQUIRED)]),
     ("quotedetail", "quotedetails", "quotedetailid", None, "UserOwned", None, False, 1085, [
-        L("quoteid", "quote", SYS_REQUIRED), L("productid", "product"), B("isproductoverridden"),
+        L("quoteid", "quote", SYS_REQUIRED), L("productid", "product"), B("isproductoverridden"), B("ispriceoverridden"),
+        I("lineitemnumber", 0),
         S("productdescription", 500), D("quantity", 0, 1000000000, 5, APP_REQUIRED), Mo("priceperunit"),
         Mo("manualdiscountamount"), Mo("tax"), Mo("extendedamount"), L("uomid", "uom"), M("description", 2000),
         L("transactioncurrencyid", "transactioncurrency")]),
     ("opportunityproduct", "opportunityproducts", "opportunityproductid", "opportunityproductname", "UserOwned",
      None, False, 1083, [
         S("opportunityproductname", 500, read_only=True), L("opportunityid", "opportunity", SYS_REQUIRED),
-        L("productid", "product"), B("isproductoverridden"), S("productdescription", 500),
+        L("productid", "product"), B("isproductoverridden"), B("ispriceoverridden"), S("productdescription", 500),
         D("quantity", 0, 1000000000, 5, APP_REQUIRED), Mo("priceperunit"), Mo("manualdiscountamount"), Mo("tax"),
         Mo("extendedamount"), L("uomid", "uom"), M("description", 2000),
         L("transactioncurrencyid", "transactioncurrency")]),
@@ -439,7 +450,7 @@ def build_tables() -> dict[str, TableDef]:
         if pname and pname in columns:
             columns[pname].primary_name = True
         table = TableDef(logical, eset, pk, pname, ownership, columns, is_activity=pk == "activityid",
-                         object_type_code=otc, multiple=multiple,
+                         object_type_code=otc, multiple=supports_multiple(logical),
                          can_create_attributes=logical not in NO_CUSTOM_ATTRIBUTES)
         table.index()
         tables[logical] = table

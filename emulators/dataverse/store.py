@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import errors as E
+from . import sales
 from .errors import DataverseError
 from .odata import GUID_RE, normalize_datetime
 from .schema import (BOOLEAN, CUSTOMER, DATETIME, DECIMAL, DOUBLE, INTEGER, LOOKUP_TYPES, MEMO, MONEY, OWNER,
@@ -67,7 +68,7 @@ class Transaction:
 
 class Store:
     def __init__(self, db: str | None = None, *, key_activation_delay: float = 0.2,
-                 custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "new"),
+                 custom_table_limit: int | None = 15, publisher_prefixes: tuple[str, ...] = ("wtc", "w4a", "new"),
                  max_keys_per_table: int = 10, resolved_case_updates: bool = True) -> None:
         self.lock = threading.RLock()
         #: Customer Service's "Case update after resolution": API updates of resolved and canceled cases
@@ -377,6 +378,7 @@ class Store:
                 if v is None and cols[name].required == SYS_REQUIRED:
                     raise _missing(table, cols[name])
         self._check_state(table, values, creating, existing)
+        sales.check_write(self, table, values, existing)
         if logical == "annotation" and "documentbody" in values:
             body_b64 = values["documentbody"]
             if body_b64:
@@ -484,9 +486,9 @@ class Store:
         if "ownerid" in cols and row.get("ownerid") is None:
             row["ownerid"] = ["systemuser", self.caller_id]
         if "statecode" in cols and row.get("statecode") is None:
-            row["statecode"] = 0
+            row["statecode"] = state = sales.created_state(table.logical_name)  # products start as Draft
             model = STATE_MODEL_OF.get(table.logical_name) or "default"
-            row["statuscode"] = row.get("statuscode") or DEFAULT_STATUS.get(model, {}).get(0)
+            row["statuscode"] = row.get("statuscode") or DEFAULT_STATUS.get(model, {}).get(state)
         row["createdon"] = row.get("overriddencreatedon") or now
         row["modifiedon"] = now
         row["createdby"] = ["systemuser", self.caller_id]
@@ -499,6 +501,7 @@ class Store:
         self._version += 1
         row["versionnumber"] = self._version
         self._put(table, rid, row)
+        sales.after_create(self, table, rid, row)
         return rid
 
     def update(self, table: TableDef, rid: str, values: dict) -> None:

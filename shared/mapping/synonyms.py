@@ -314,7 +314,7 @@ COMMON: dict[str, tuple[str, ...]] = {
                       "Produktnummer", "Part Number", "Product Code"),
     "price": ("Price", "List Price", "Listenpreis", "Preis", "VK-Preis", "VKPreis", "Verkaufspreis", "Sales Price",
               "Selling Price", "Unit Price?"),
-    "standardcost": ("Standard Cost", "Standardkosten", "Cost?"),
+    "standardcost": ("Standard Cost", "Standardkosten", "EKPreis", "EK-Preis", "Einkaufspreis", "Cost?"),
     "currentcost": ("Current Cost", "EK-Preis", "EKPreis", "Einkaufspreis", "Purchase Price", "Cost Price"),
     "quantityonhand": ("Quantity On Hand", "Stock", "Lagerbestand", "Bestand", "In Stock", "On Hand"),
     "vendorname": ("Vendor", "Vendor Name", "Lieferant", "Supplier", "Lieferantenname"),
@@ -385,8 +385,16 @@ BY_TABLE: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "invoice": {
         "name": ("Name", "Invoice Name", "Bezeichnung?", "Titel?"),
-        "invoicenumber": ("Nummer", "Number"),
+        "invoicenumber": ("Nummer", "Number", "Rechnungsnummer", "Rechnungs-Nr.", "Belegnummer?"),
     },
+    # work4all's Belege (Angebote) and Preislisten
+    "quote": {
+        "name": ("Name", "Quote Name", "Bezeichnung?", "Titel?"),
+        "quotenumber": ("Nummer", "Number", "Angebotsnummer", "Angebots-Nr.", "Quote Number", "Belegnummer?"),
+    },
+    "productpricelevel": {"amount": ("Preis", "Price", "Betrag", "Amount")},
+    "quotedetail": {"quantity": ("Menge", "Quantity", "Anzahl"), "priceperunit": ("Einzelpreis", "Unit Price")},
+    "invoicedetail": {"quantity": ("Menge", "Quantity", "Anzahl"), "priceperunit": ("Einzelpreis", "Unit Price")},
 }
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from . import worketc
+from . import work4all, worketc
 from .spec import (ENTITY_SETS, ID_KEYED, Close, Column, DependencyError, Field, Lookup, ObjectSpec, Route,
                    entity_set, key_column, price_list_key, waves)
 
 SOURCES: dict[str, dict[str, ObjectSpec]] = {
     "worketc": worketc.OBJECTS,
+    "work4all": work4all.OBJECTS,
 }
 
 #: how a run names its source kind -> which catalogue it uses
 SOURCE_KINDS: dict[str, str] = {
     "worketc-csv": "worketc",
     "worketc-soap": "worketc",
+    "work4all-export": "work4all",
+    "work4all-graphql": "work4all",
 }
 
 

@@ -63,6 +63,9 @@ async def discover(payload: dict) -> dict:
         raise InputError(f"the source {run.input} cannot be migrated: {'; '.join(unusable)}; export these "
                          "files again (every WORKetc export has them) or check --input")
     skipped = skipped_objects(specs, run.skip)
+    if run.source not in documents.OPENERS:  # e.g. work4all's GraphQL API: no file download to copy from
+        skipped.update({n: f"the source {run.source} cannot provide document binaries: migrate them from an export"
+                        for n, s in specs.items() if s.load_activity == "transfer_documents" and n not in skipped})
     wanted = _with_dependencies(specs, run.only) if run.only else set(specs)
     names = [n for n in specs if presence[n] == "present" and n not in skipped and n in wanted]
     problems = [p for activity, check in SETTINGS_CHECKS.items()

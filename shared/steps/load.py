@@ -68,6 +68,11 @@ class Closed:
     owner: str | None
 
 
+#: beside a load result when Dataverse answered 429 while the chunk loaded: the worker's client and its 429
+#: counter before and after (chunks loading at once share a client, so their intervals may overlap)
+THROTTLED_SUFFIX = ".throttled.json"
+
+
 async def load_chunk(payload: dict) -> dict:
     """Upsert one transformed chunk into Dataverse; every row gets exactly one outcome."""
     run = run_config(payload)
@@ -134,6 +139,10 @@ async def load_chunk(payload: dict) -> dict:
            "timing": {"started": started, "ended": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                       "rows": sum(map(len, groups.values())), "client": f"{os.getpid()}:{id(dv):x}",
                       "throttled": [throttled, dv.metrics.throttled]}}  # the client's 429 counter, before and after
+    if dv.metrics.throttled > throttled:  # a few bytes GET's per-object progress reads (shared/steps/progress.py)
+        st.write_json(obj_path(spec, "load", f"{part}{THROTTLED_SUFFIX}"),
+                      {"client": f"{os.getpid()}:{id(dv):x}:{dv.metrics.started}",
+                       "throttled": [throttled, dv.metrics.throttled]})
     st.write_json(result_name, doc)
     return load_summary(doc)
 

@@ -35,22 +35,32 @@ async def resolve_owners(payload: dict) -> dict:
     queue: list[dict] = []
     problems: list[dict] = []
     matched = 0
+    # the column holding the user's e-mail (WORKetc: Email) and, where owner columns may name a user by a
+    # short sign instead (work4all: Mitarbeiter.Kuerzel), that column: declared by the object's field map
+    email_field = next((f.source for f in spec.fields if f.target == "internalemailaddress"), "Email")
+    alias_field = next((f.source for f in spec.fields if f.target == "nickname"), None)
+    aliases: dict[str, str] = {}
     for chunk in read_manifest(st, obj_path(spec, "extract")).chunks:
         for row in read_chunk(st, chunk.name, chunk.sha256):
-            email = (row.get("Email") or "").strip().lower()
+            email = (row.get(email_field) or "").strip().lower()
+            alias = (row.get(alias_field) or "").strip().lower() if alias_field else ""
+            if alias and email:
+                aliases[alias] = email
             hit = active.get(email)
             if hit:
                 owners[email] = hit["id"]
                 matched += 1
             elif not email:
-                problems.append(Problem(spec.name, row.get("EntityID"), "owners", "missing_email",
+                problems.append(Problem(spec.name, row.get(spec.key_field), "owners", "missing_email",
                                         "the user has no e-mail, so no Dynamics 365 user can be matched; their "
                                         "records get the default owner", file=row.get("_file"),
-                                        line=row.get("_row"), record=row.get("_record"), field="Email").to_dict())
+                                        line=row.get("_row"), record=row.get("_record"), field=email_field).to_dict())
             else:
                 why = ("the Dynamics 365 user with this e-mail is disabled" if email in disabled
                        else "no Dynamics 365 user has this e-mail as internalemailaddress")
-                queue.append({"email": email, "name": row.get("Name"), "source_id": row.get("EntityID"),
+                name = row.get("Name") if "Vorname" not in row else " ".join(filter(None, (row.get("Vorname"),
+                                                                                             row.get("Name"))))
+                queue.append({"email": email, "name": name, "source_id": row.get(spec.key_field),
                               "reason": why})
     default_owner = None
     if run.default_owner_email:
@@ -58,7 +68,7 @@ async def resolve_owners(payload: dict) -> dict:
         if default_owner is None:
             raise SettingsError(DEFAULT_OWNER_INACTIVE)
     doc = {"owners": owners, "default_owner": default_owner, "queue": queue, "problems": problems,
-           "matched": matched}
+           "matched": matched, "aliases": aliases}
     st.write_json("owners.json", doc)
     st.write_json(obj_path(spec, "result.json"), {"loaded": matched, "queued": len(queue), "problems": problems})
     return _owner_summary(doc)

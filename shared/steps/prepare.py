@@ -16,6 +16,7 @@ from ..dataverse.client import DataverseClient
 from ..errors import PermanentError
 from ..objects import ObjectSpec
 from ..staging import Staging
+from ..sources.work4all.prepare import PREPARE_HOOKS
 from .common import (require_approval, approved_mapping, approved_spec, dataverse, effective_spec, ensure_columns_and_key,
                      ensure_custom_table, obj_path, run_config, spec_of, staging_for)
 
@@ -62,6 +63,9 @@ async def prepare_object(payload: dict) -> dict:
             st.write_json("currencies.json", currencies)
             if spec.price_lists:
                 done["price_lists"] = await _ensure_price_lists(dv, spec, currencies)
+        hook = PREPARE_HOOKS.get((spec.source, spec.name))
+        if hook:  # what an object needs beyond keys and columns (a unit group, price lists, a reconciliation)
+            done.update(await hook(dv, st, run, spec))
     return done
 
 

@@ -146,14 +146,14 @@ def test_graphql_and_export_runs_of_one_tenant_end_identical(both_runs):
     # here by what the numbers say
     from_export = {**from_export, "annotation": _notes_read(from_export["annotation"])}
     from_graphql = {**from_graphql, "annotation": _notes_read(from_graphql["annotation"])}
-    differences = {t: _differences(from_export[t], from_graphql[t]) for t in from_export}
+    # the API serves no files: a GraphQL run skips the Belege PDFs (discovery says so), the rest is equal
+    assert from_export["sharepointdocumentlocation"] and not from_graphql["sharepointdocumentlocation"]
+    differences = {t: _differences(from_export[t], from_graphql[t]) for t in from_export
+                   if t != "sharepointdocumentlocation"}
     assert not {t: d for t, d in differences.items() if d}
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="shared/objects/work4all.py _beleg_shape writes Netto/MwSt/Brutto into the "
-                                       "cost receipt's note as the cell spelled them (341.350,57 in the export, "
-                                       "341350,57 from the API); formatting the parsed amounts would make them equal")
 def test_cost_receipt_notes_read_the_same_from_either_source(both_runs):
     from_export, from_graphql, _ = both_runs
     assert sorted(r.get("notetext") or "" for r in from_export["annotation"]) == \

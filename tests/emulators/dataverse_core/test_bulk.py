@@ -78,10 +78,11 @@ async def test_update_multiple(client):
 
 
 async def test_multiple_refused_on_tables_without_it_and_bad_targets(client):
-    r = await client.post("tasks/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [
-        {"@odata.type": "Microsoft.Dynamics.CRM.task", "subject": "s"}]})
+    # phonecall: Microsoft's table page lists Create, Update, Upsert but no *Multiple (emulators/dataverse/messages.py)
+    r = await client.post("phonecalls/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [
+        {"@odata.type": "Microsoft.Dynamics.CRM.phonecall", "subject": "s"}]})
     assert r.status_code == 400
-    assert err(r)[1].startswith("The 'CreateMultiple' method does not support entities of type 'task'.")
+    assert err(r)[1].startswith("The 'CreateMultiple' method does not support entities of type 'phonecall'.")
     r = await client.post("accounts/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [{"name": "no type"}]})
     assert r.status_code == 400
     r = await client.post("accounts/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
+import os
 import sys
 import shutil
 import uuid
@@ -39,6 +41,7 @@ from pydantic import ValidationError
 
 from rich.console import Console
 from rich.live import Live
+from rich.measure import Measurement
 from rich.table import Table
 
 from cli.durable import DurableDriver, OrchestrationFailed
@@ -93,13 +96,51 @@ def report_table(report: dict) -> Table:
     counts = ("source", "loaded", "created", "updated", "unchanged", "rejected", "queued", "warnings", "verified",
               "mismatched", "missing")
     cols = ("object", "table", *counts, "status")
-    for c in cols:
-        t.add_column(c, justify="right" if c in counts else "left")
+    for c in cols:  # "phonecall, email, appointment, task, annotation" wraps rather than widening the table
+        t.add_column(c, justify="right" if c in counts else "left", max_width=26 if c == "table" else None,
+                     overflow="fold")
     for o in report["objects"]:
         t.add_row(*(str(o.get(c) if o.get(c) is not None else "") for c in cols))
     tot = report["totals"]
     t.add_row("total", "", *(str(tot.get(c, "")) for c in counts), "", style="bold")
     return t
+
+
+def show_table(table: Table, file=None) -> None:
+    """In a terminal at its width (at least 130: narrower truncates the headers); where nothing limits the width
+    (``make demo > log``, a pipe, CI) the whole table, with no header or status cut to "recon…"."""
+    term = Console(file=file)
+    if term.is_terminal:
+        width = max(term.width, 130)
+    else:
+        probe = Console(width=1000, file=io.StringIO())
+        width = Measurement.get(probe, probe.options, table).maximum
+    Console(file=file, width=width).print(table)
+
+
+def readable_time(value) -> str:
+    """An ISO time as a person reads it: ``2026-12-07 16:22 UTC``, not ``2026-12-07T16:22:30.116410+00:00``."""
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def schema_lines(rollback_report: dict) -> list[str]:
+    """What ``rollback --schema`` removed and kept, in a few lines (the names are in rollback_report.json)."""
+    schema = rollback_report.get("schema")
+    if not schema:
+        return []
+    kept = schema.get("kept", [])
+    lines = [f"schema: {len(schema.get('columns_deleted', []))} columns, {len(schema.get('keys_deleted', []))} "
+             f"alternate keys and {len(schema.get('tables_deleted', []))} tables removed; {len(kept)} kept"]
+    for k in kept:
+        what = f"{k.get('table')}.{k['column']}" if k.get("column") else f"table {k.get('table')}"
+        lines.append(f"kept {what}: {k.get('reason')}")
+    return lines
 
 
 def report_lines(report: dict) -> list[str]:
@@ -110,7 +151,13 @@ def report_lines(report: dict) -> list[str]:
     lines += [f"{o['object']}: source {o['source']} is not loaded {o['loaded']} + rejected {o['rejected']} + queued "
               f"{o['queued']}: records are unaccounted for; report this with the staging folder objects/{o['object']}/"
               for o in report["objects"] if o["status"] == "unbalanced"]
-    lines += [f"{o['object']}: {note}" for o in report["objects"] for note in o.get("notes", [])]
+    # a note several objects share (the map's "Not migrated (skipped in the approved map): DateModified." of
+    # every WORKetc object) is printed once, naming them all, where the first of them would have printed it
+    owners: dict[str, list[str]] = {}
+    for o in report["objects"]:
+        for note in o.get("notes", []):
+            owners.setdefault(note, []).append(o["object"])
+    lines += [f"{', '.join(dict.fromkeys(objs))}: {note}" for note, objs in owners.items()]
     return lines
 
 
@@ -126,14 +173,17 @@ def earlier_run(st: Staging, run: RunConfig) -> str | None:
             "changes to the source since then are not read: use --fresh to run it again from the source")
 
 
-def cli_input(value: str, staging: str) -> str:
-    """``--input`` as the run carries it: a URL (the WSDL) as given; ``imports/<name>`` (an export uploaded to
-    the staging account's ``imports`` container, shared/staging/imports.py) as given, once the staging is
-    known to be Blob Storage (a local folder of that name is ``./imports/<name>``); a folder made absolute."""
+def cli_input(value: str, staging: str, source: str = "worketc-csv") -> str:
+    """``--input`` as the run carries it: a URL (the WSDL) as given; a work4all GraphQL tenant code (``1``) as
+    given; ``imports/<name>`` (an export uploaded to the staging account's ``imports`` container,
+    shared/staging/imports.py) as given, once the staging is known to be Blob Storage (a local folder of that
+    name is ``./imports/<name>``); a folder made absolute."""
     from shared.staging.imports import import_name, is_import, open_import
 
     if "://" in value:
         return value
+    if source == "work4all-graphql":  # the mandant (x-work4all-mandant), not a folder
+        return value.strip()
     if is_import(value.strip().strip("/")):
         try:
             open_import(value, staging)  # no I/O: a Blob container client, or SettingsError for a folder
@@ -157,6 +207,12 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__module__ == "builtins" else text
 
 
+#: the settings one of which gives the engine a Dataverse identity (shared/dataverse/settings.py from_env)
+CREDENTIALS = ("DATAVERSE_IDENTITIES", "DATAVERSE_TOKEN", "DATAVERSE_USE_MANAGED_IDENTITY", "DATAVERSE_CLIENT_ID")
+
+#: -v of every subcommand
+VERBOSE_HELP = "also print INFO log lines (each step, and the per-object telemetry events)"
+
 #: RunConfig fields whose option is not ``--`` + the field name
 OPTIONS = {"default_owner_email": "--default-owner"}
 
@@ -176,7 +232,7 @@ async def _migrate(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     staging = staging_reference(args.staging or str(out / "staging"))
-    input_ = cli_input(args.input, staging)
+    input_ = cli_input(args.input, staging, args.source)
     run_id = args.run_id or RunConfig.derive_run_id(args.source, input_, args.target, args.sample)
     run = RunConfig(run_id=run_id, source=args.source, input=input_, target=args.target, staging=staging,
                     date_order=args.date_order, timezone=args.timezone, default_owner_email=args.default_owner,
@@ -196,6 +252,12 @@ async def _migrate(args: argparse.Namespace) -> int:
                            store=store)
     console.print(mask_secrets(f"run {run.run_id}: {run.source} {run.input} -> {run.target} (staging {run.staging})"),
                   markup=False)
+    if not any(os.environ.get(name, "").strip().lower() not in ("", "false", "0") for name in CREDENTIALS):
+        # said here, in one line, not as discover's "ValueError: DataverseSettings has no identities ..."
+        raise SettingsError("no Dataverse credential in the environment: set DATAVERSE_CLIENT_ID and "
+                            "DATAVERSE_CLIENT_SECRET (or DATAVERSE_CLIENT_CERT), or DATAVERSE_TOKEN, DATAVERSE_IDENTITIES "
+                            "or DATAVERSE_USE_MANAGED_IDENTITY=true (README: Running against a real Dynamics 365 "
+                            "environment; for the emulators: The emulators)")
     if not args.fresh and (later := later_pass(st, run)) is not None:  # the first pass ended: this is the next
         return await run_pass(driver, progress, later, out)
     waiting = driver.status(run.run_id)
@@ -246,7 +308,7 @@ async def _migrate(args: argparse.Namespace) -> int:
             if st.exists(f"report/{name}"):
                 (out / name).write_bytes(st.read_bytes(f"report/{name}"))
         if report["objects"]:
-            Console(width=max(Console().width, 130)).print(report_table(report))
+            show_table(report_table(report))
         for line in report_lines(report):
             console.print(line, style="dim", markup=False)
         console.print(f"in {out}: " + ", ".join(report["files"]), markup=False)
@@ -298,7 +360,7 @@ async def run_pass(driver: DurableDriver, progress: Progress, run: RunConfig, ou
             if st.exists(f"report/{name}"):
                 (out / name).write_bytes(st.read_bytes(f"report/{name}"))
         if report["objects"]:
-            Console(width=max(Console().width, 130)).print(report_table(report))
+            show_table(report_table(report))
         gone = [o for o in report["objects"] if o.get("deleted_in_source")]
         for o in gone:
             console.print(f"{o['object']}: {o['deleted_in_source']} record(s) gone from the source since pass "
@@ -306,6 +368,8 @@ async def run_pass(driver: DurableDriver, progress: Progress, run: RunConfig, ou
         for line in report_lines(report):
             console.print(line, style="dim", markup=False)
         console.print(f"pass {run.pass_no} of run {run.run_id}, in {out}: " + ", ".join(report["files"]), markup=False)
+        if "report.html" in report["files"]:  # as migrate ends: the page people read
+            console.print(f"the report: {out / 'report.html'}", style="bold", markup=False)
     certified = None
     if run.freeze and st.exists("report/certificate.json"):
         cert = st.read_json("report/certificate.json")
@@ -368,7 +432,7 @@ def add_delta_parser(sub) -> None:
                         "the pass before, which cannot see deletions)")
     d.add_argument("--parallel", type=int, default=4, help="activities run at once")
     d.add_argument("--take-over", action="store_true", help="take the run's lease from a dead earlier pass")
-    d.add_argument("-v", "--verbose", action="store_true")
+    d.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     d.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
@@ -388,7 +452,7 @@ def _at_gate(st: Staging, out: Path, run: RunConfig, status) -> int:
         console.print(f"review it in {out / 'review.html'} (scope: {out / 'scope.md'}); nothing has been written "
                       "to Dynamics 365 yet", markup=False)
         console.print(f"to approve it (edited or as it is), rerun the same command with --approve "
-                      f"{out / 'mapping.yaml'}; it waits until {gate.get('deadline')}", markup=False)
+                      f"{out / 'mapping.yaml'}; it waits until {readable_time(gate.get('deadline'))}", markup=False)
     elif gate.get("phase") == "awaiting_owners":
         console.print(f"{gate.get('unmatched')} owner(s) have no active Dynamics 365 user: {out / 'owner_queue.csv'} "
                       "lists them with their records per object; no record has been loaded yet", markup=False)
@@ -417,7 +481,7 @@ def add_work4all_parsers(sub) -> None:
                    help="tables agreed to be left out (a Light licence cannot export them)")
     for x in (s, v):
         x.add_argument("--debug", action="store_true", help="show the traceback of an error")
-        x.add_argument("-v", "--verbose", action="store_true")
+        x.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def _work4all(args) -> int:
@@ -475,6 +539,9 @@ async def _rollback(args: argparse.Namespace) -> int:
             (out / f"rollback_{name}").write_bytes(st.read_bytes(f"rollback/{name}"))
     if st.exists("rollback/report.txt"):
         console.print(st.read_bytes("rollback/report.txt").decode("utf-8").rstrip(), markup=False)
+        if st.exists("rollback/report.json"):  # --schema: what went, what stayed and why (else only in the JSON)
+            for line in schema_lines(st.read_json("rollback/report.json")):
+                console.print(line, markup=False)
         console.print(f"in {out}: rollback_report.json, rollback_report.txt", markup=False)
     if error is not None:
         raise error
@@ -504,8 +571,22 @@ def add_rollback_parser(sub) -> None:
     r.add_argument("--parallel", type=int, default=4, help="activities run at once")
     r.add_argument("--take-over", action="store_true",
                    help="roll back a run that died without ending (takes its lease)")
-    r.add_argument("-v", "--verbose", action="store_true")
+    r.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     r.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Warnings on the console; INFO with -v. The telemetry events (one ``reconciliation`` record per object,
+    the custom events of shared.telemetry) are INFO records of loggers set to INFO for Application Insights:
+    without -v the console handler drops them, so the reconciliation table is not preceded by a line per object."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskingFilter())
+        # a step's permanent failure is logged for telemetry; here the run's end prints it, once
+        handler.addFilter(lambda record: not hasattr(record, "failure_kind"))
+        if not verbose:
+            handler.addFilter(lambda record: record.levelno >= logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,10 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("migrate", help="run a migration in-process")
     m.add_argument("--source", default="worketc-csv", choices=sorted(SOURCE_KINDS),
                    help="the source kind: " + ", ".join(sorted(SOURCE_KINDS)))
-    m.add_argument("--input", required=True, help="the export folder (CSV), imports/<name> (an export uploaded to the "
-                   "staging account's imports container; needs a Blob --staging) or the tenant's WSDL URL (SOAP)")
+    m.add_argument("--input", required=True, help="the export folder (worketc-csv, work4all-export), imports/<name> (an "
+                   "export uploaded to the staging account's imports container; needs a Blob --staging), the tenant's "
+                   "WSDL URL (worketc-soap) or the mandant, e.g. 1 (work4all-graphql)")
     m.add_argument("--target", required=True, help="Dataverse environment URL or emulator base URL")
-    m.add_argument("--out", required=True, help="folder for report.json, rejects.csv, owner_queue.csv")
+    m.add_argument("--out", required=True, help="folder for the report (report.html, summary.md, report.json) and its "
+                   "CSVs, the map to review, and <out>/staging by default")
     m.add_argument("--staging", help="staging location (default: <out>/staging): a folder, a Blob connection string, "
                    "https://<account>.blob.core.windows.net/<container>, or the name of a variable holding one")
     m.add_argument("--run-id", help="default: derived from source, input and target, so reruns resume")
@@ -526,9 +609,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--timezone", default=None, help="for source times without an offset (default: the source's: "
                    "Australia/Sydney for WORKetc, Europe/Berlin for work4all)")
     m.add_argument("--default-owner", help="e-mail of the Dynamics 365 user who owns records of unknown owners")
-    m.add_argument("--chunk-size", type=int, default=5000)
+    m.add_argument("--chunk-size", type=int, default=5000,
+                   help="records per staged chunk, the unit transformed and loaded by one activity (10..50000)")
     m.add_argument("--parallel", type=int, default=4, help="activities run at once")
-    m.add_argument("--only", nargs="*", help="migrate only these objects (and what they depend on)")
+    m.add_argument("--only", nargs="*", metavar="OBJECT", help="migrate only these objects (and what they depend on)")
     m.add_argument("--skip", nargs="+", metavar="OBJECT",
                    help="leave these objects out (and what depends on them), e.g. --skip document")
     m.add_argument("--fresh", action="store_true", help="forget earlier progress of this run (and its passes)")
@@ -545,18 +629,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="migrate a connected sample of N records per object (its own run id; the report says so)")
     m.add_argument("--take-over", action="store_true",
                    help="take this run's lease from an earlier run that is dead (one run at a time per run id)")
-    m.add_argument("-v", "--verbose", action="store_true")
+    m.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     m.add_argument("--debug", action="store_true", help="show the traceback of an error")
     add_delta_parser(sub)
     add_work4all_parsers(sub)
     add_rollback_parser(sub)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MaskingFilter())
-        # a step's permanent failure is logged for telemetry; here the run's end prints it, once
-        handler.addFilter(lambda record: not hasattr(record, "failure_kind"))
+    configure_logging(args.verbose)
     if args.command not in ("migrate", "delta", "work4all-spec", "validate-export", "rollback"):
         return 1
     try:

@@ -92,33 +92,45 @@ def main(argv: list[str] | None = None) -> int:
         kind = {"worketc": "worketc-csv", "work4all": "work4all-export"}[args.source]
         cmd = [sys.executable, "-m", "cli", "migrate", "--source", kind, "--input", str(export),
                "--target", server.base_url, "--out", str(out), "--auto-approve", "--owners", "use-default"]
-        print("    " + " ".join(cmd[1:]))
+        print("    " + shown(cmd))
         code = subprocess.run(cmd, env=env).returncode
-        if before is not None:
+        if not summarise(out, started):
+            return 1
+        if before is not None:  # after the migration's figures, so the last lines are the rollback's
             code = roll_back(out, env, server, graph, before) or code
+    return code
+
+
+def summarise(out: Path, started: float) -> bool:
+    """The run's figures in two lines, under what the CLI printed (the table, the files, the report's path)."""
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
     if report is None:
         print("the migration did not produce a report", file=sys.stderr)
-        return 1
+        return False
     t = report["totals"]
     print(f"\n{t['source']} source records: {t['loaded']} loaded ({t['created']} created, {t['updated']} updated, "
           f"{t['unchanged']} unchanged), "
           f"{t['rejected']} rejected with a reason, {t['warnings']} values flagged; "
-          f"{report['owner_queue']} owners queued. {time.monotonic() - started:.1f} s")
+          f"{report['owner_queue']} owners without a Dynamics 365 user (owner_queue.csv). "
+          f"{time.monotonic() - started:.1f} s")
     print(f"verification: {t.get('verified', 0)} rows read back identical field by field, "
           f"{t.get('mismatched', 0)} different, {t.get('missing', 0)} missing (mismatches.csv)")
-    print(f"the map it applied: {out / 'mapping.yaml'} (review page {out / 'review.html'}); spot-check sheet: "
-          f"{out / 'spotcheck.xlsx'}; report.json, summary.md (for e-mail)")
-    print(f"the report: {out / 'report.html'}" if (out / "report.html").exists() else
-          f"report: {out / 'report.json'} (report.html could not be written: see the log above)")
-    return code
+    # the CLI has just listed the files and printed the report's path: said once, not again here
+    if not (out / "report.html").exists():
+        print(f"report: {out / 'report.json'} (report.html could not be written: see the log above)")
+    return True
+
+
+def shown(cmd: list[str]) -> str:
+    """The command as a person would type it: ``python -m cli ...``, not the venv's interpreter path or nothing."""
+    return " ".join(["python", *cmd[1:]])
 
 
 def roll_back(out: Path, env: dict, server, graph, before: tuple[dict[str, int], int]) -> int:
     """``make demo-rollback``: roll the demo's run back and compare every table with its state before the run."""
     run_id = json.loads((out / "report.json").read_text())["run_id"]
     cmd = [sys.executable, "-m", "cli", "rollback", "--run", run_id, "--out", str(out)]
-    print("\nrolling the run back with `python -m cli rollback`\n    " + " ".join(cmd[1:]))
+    print("\nrolling the run back with `python -m cli rollback`\n    " + shown(cmd))
     code = subprocess.run(cmd, env=env).returncode
     after = table_counts(server.base_url, server.ca_file)
     tables, files = before
@@ -127,7 +139,7 @@ def roll_back(out: Path, env: dict, server, graph, before: tuple[dict[str, int],
     for t, (b, a) in changed.items():
         print(f"    {t}: {b} rows before the run, {a} after the rollback")
     residue = sum(abs(a - b) for b, a in changed.values()) + abs(len(graph.state.store.items) - files)
-    print(f"residue: {residue} (Dataverse: {len(tables)} tables compared with their state before the run, "
+    print(f"the emulators compared with before the run: residue {residue} (Dataverse: {len(tables)} tables, "
           f"{sum(after.values())} rows; SharePoint: {len(graph.state.store.items)} items, {files} before)")
     return code or (1 if residue else 0)
 

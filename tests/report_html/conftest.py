@@ -32,6 +32,7 @@ def approved_map() -> MappingFile:
             Entry(source="Priority", target="prioritycode", kind="option", values=[
                 ValueMapping("Urgent", 1, "High", lossy=True, count=7), ValueMapping("High", 1, "High", count=3),
                 ValueMapping("Low", 2, "Low", count=1)]),
+            Entry(source="Industry", target=None, kind="engine", read_only=True),
             Entry(source="DateModified", target=None, kind="skip")])])
 
 

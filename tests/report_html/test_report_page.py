@@ -42,10 +42,17 @@ async def test_final_report_writes_the_page_and_the_summary_beside_report_json(t
     assert OWNER in text  # the administrator must see whom to provision
     assert re.search(r"Urgent</td><td>High</td><td class=\"num\">7</td>", html)
     assert "wtc_sourceid" in text and "not migrated" in text and "sha256:" in text
+    # a column the object's code reads is migrated, not "not migrated"
+    assert "3 columns mapped, 1 read by the object's code, 1 not migrated" in text
+    industry = re.search(r"<code>Industry</code>.*?</tr>", html, re.S)[0]
+    assert "read by the object" in industry and "not migrated" not in industry
     assert "Overdue invoice reminder" in text and "Schedule: Recurrence" in text
     summary = st.read_bytes("report/summary.md").decode("utf-8")
     assert "# Migration run staged-run: completed" in summary
     assert "| company | account | 4 | 2 | 2 | 0 | 1 |" in summary and "| contact | contact |" in summary
+    # the summary's records/s is the page's ("while loading"), not over the waves' other steps
+    rate = re.search(r"<b>([\d,]+)</b> records/s while loading", html)[1]
+    assert f"({rate} records/s)" in summary and "s of loading" in summary
 
 
 async def test_the_page_stands_alone_and_carries_no_record_value(tmp_path):

@@ -14,6 +14,11 @@ line may refer to. Declared here, hooked into the store (``created_state``, ``af
 - **A product that is not Active cannot be used**: a price list item (productpricelevel), a quote,
   order, invoice or opportunity line naming a Draft or Retired product is refused (*inferred* code and
   wording; the product catalog UI offers only active products).
+- **A closed opportunity is read-only, its lines too**: "To change a closed opportunity, reopen it, make your
+  changes, and then close it again" (learn.microsoft.com/troubleshoot/dynamics-365/sales/troubleshoot-
+  opportunities-issues); an opportunityproduct (a line of an opportunity: learn.microsoft.com/dynamics365/sales/
+  developer/create-opportunity, "Add Existing Products and Write-in Products") written while its opportunity
+  is won or lost is refused as the invoice lines of a paid invoice are (*inferred* code and wording).
 - **Unit groups** (learn.microsoft.com/dynamics365/sales/developer/entities/uomschedule): creating one
   creates its base unit, named by ``baseuomname`` (quantity 1, ``isschedulebaseuom`` true).
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import INVALID_ARGUMENT, DataverseError
+from .errors import INVALID_ARGUMENT, DataverseError, closed_read_only
 
 PRODUCT_ACTIVE, PRODUCT_RETIRED, PRODUCT_DRAFT, PRODUCT_REVISION = 0, 1, 2, 3
 #: statecode a new row gets when the body names none (the product lifecycle above)
@@ -55,6 +60,11 @@ def check_write(store, table, values: dict, existing: dict | None) -> None:
             and existing.get("statecode") in (PRODUCT_DRAFT, PRODUCT_REVISION):
         raise DataverseError(400, INVALID_ARGUMENT, "A product in the Draft or Under Revision state cannot be "
                                                     "activated; publish it with PublishProductHierarchy.")
+    if logical == "opportunityproduct":  # a line is part of its opportunity
+        ref = values.get("opportunityid") or (existing or {}).get("opportunityid")
+        opportunity = store.rows["opportunity"].get(ref[1]) if ref else None
+        if opportunity and opportunity.get("statecode") not in (None, 0):
+            raise closed_read_only("opportunity", opportunity["statecode"])
     if logical in PRODUCT_LINES:
         ref = values.get("productid")
         if not ref:

@@ -16,7 +16,10 @@ The catalogue (shared/objects/<source>.py) declares every object in code; once a
   day/month order (``format``);
 - the source's custom fields are entries of the map like any other column (the proposal lists every
   column of the file), so they no longer reach Dataverse by a second path (``custom_fields_object``);
-- hooks (``shape``, ``close``, ``route``) are untouched: they see the body the map built.
+- hooks (``shape``, ``close``, ``route``) are untouched: they see the body the map built, and the map's
+  per-object settings (``options:``, ``catalogue.SETTINGS``) as ``shaping.settings`` ({object: {setting:
+  value}}, every object's of the map: Belegpositionen follow their Beleg's); an unknown setting or value is
+  refused; each chosen setting is a line of the object's notes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Mapping
 
 from ..errors import PermanentError
 from ..objects.spec import Column, Field, ObjectSpec
-from .catalogue import defaults_from_spec
+from .catalogue import defaults_from_spec, settings_of
 from .model import READ_ONLY_KINDS, VALUE_KINDS, Entry, ObjectMapping, ValueMapping
 
 #: option values of new Picklist options: the publisher's customization prefix (10000) -> 100,000,000 and
@@ -70,7 +73,36 @@ def spec_for(spec: ObjectSpec, mapping: ObjectMapping,
             columns[e.target] = _column(spec, e, columns.get(e.target), (picklists or {}).get(e.target, {}))
         fields.append(_field(spec, e, declared.get((e.source, e.target)), columns.get(e.target)))
     return replace(spec, fields=tuple(fields), columns=tuple(columns.values()), owner_field=owner_field,
-                   created_field=created_field, custom_fields_object=None, notes=(*spec.notes, *_notes(mapping)))
+                   created_field=created_field, custom_fields_object=None, shape=_with_settings(spec, mapping),
+                   notes=(*spec.notes, *_notes(mapping), *_setting_notes(spec, mapping)))
+
+
+def _with_settings(spec: ObjectSpec, mapping: ObjectMapping):
+    """The shape hook, given the map's settings (``shaping.settings``); the object's own are checked first."""
+    declared = settings_of(spec.source, spec.name)
+    for setting, choice in mapping.options.items():
+        if choice not in declared.get(setting, ()):
+            what = (f"the setting {setting}: {choice!r} is not one of {', '.join(declared[setting])}"
+                    if setting in declared else f"{spec.name} has no setting {setting!r}")
+            raise MapApplyError(f"mapping.yaml: {spec.name}: options: {what}; fix: correct it (or remove it: the "
+                                "default applies)")
+    shape = spec.shape
+    if shape is None or not (mapping.options or mapping.map_options):
+        return shape  # no settings in the map: the hook as declared (its defaults apply)
+    settings = {**mapping.map_options, spec.name: dict(mapping.options)}
+
+    def shaped(src: dict, body: dict, warn, s):
+        s.settings = settings
+        return shape(src, body, warn, s)
+
+    return shaped
+
+
+def _setting_notes(spec: ObjectSpec, mapping: ObjectMapping) -> tuple[str, ...]:
+    declared = settings_of(spec.source, spec.name)
+    return tuple(f"Map setting {k}: {mapping.options.get(k, v[0])}" + (" (the default)" if k not in mapping.options
+                                                                        or mapping.options[k] == v[0] else "") + "."
+                 for k, v in declared.items())
 
 
 def _owner_and_created(spec: ObjectSpec, mapping: ObjectMapping) -> tuple[str | None, str | None, list[Field]]:

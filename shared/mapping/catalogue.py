@@ -118,15 +118,18 @@ HOOKS: dict[tuple[str, str], Hooks] = {
     ("work4all", "beleg"): Hooks(reads=("Belegart", "KundenCode", "LieferantenCode", "VerkaufschanceCode", "Nummer",
                                         "Datum", "Netto", "MwSt", "Brutto", "Waehrung", "Status", "PdfDatei"),
                                  sets=("customerid", "opportunityid", "name", "quotenumber", "invoicenumber",
-                                       "pricelevelid", "subject", "notetext", "objectid")),
+                                       "pricelevelid", "subject", "notetext", "objectid", "parentaccountid",
+                                       "estimatedvalue", "estimatedclosedate", "w4a_salesopportunity")),
     ("work4all", "belegposition"): Hooks(reads=("BelegCode", "ArtikelCode", "Bezeichnung", "Position", "Code", "Menge",
                                                 "Einheit", "Einzelpreis", "Rabatt", "Gesamtpreis"),
-                                         sets=("quoteid", "invoiceid", "productid", "uomid", "ispriceoverridden",
+                                         sets=("quoteid", "invoiceid", "opportunityid", "productid", "uomid",
+                                               "ispriceoverridden",
                                                "isproductoverridden", "productdescription", "lineitemnumber",
                                                "subject", "notetext", "objectid")),
     ("work4all", "offener_posten"): Hooks(reads=("Rechnungsbetrag", "Art", "Code", "Rechnungsnummer"),
                                           sets=("w4a_amount", "w4a_paid", "w4a_openamount", "w4a_reconciliation",
-                                                "w4a_name")),
+                                                "w4a_name", "name", "parentaccountid", "customerid", "estimatedvalue",
+                                                "estimatedclosedate")),
     ("work4all", "telefonnotiz"): Hooks(reads=("Datum", "Dauer", "Richtung", "Notiz", "KundenCode", "LieferantenCode",
                                                "AnsprechpartnerCode"),
                                         sets=("actualstart", "actualend", "directioncode", "subject", "regardingobjectid",
@@ -140,6 +143,21 @@ HOOKS: dict[tuple[str, str], Hooks] = {
                                      sets=("title", "content", "keywords", "wtc_category", "wtc_publishedinsource",
                                            "subject", "notetext")),
 }
+
+
+#: per-object settings a map may choose (``options:`` in mapping.yaml), per (source, object): setting -> its
+#: values, the first the default. The object's code reads them (shared/objects/<source>.py, ``setting``).
+SETTINGS: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    # Rechnungen: a won opportunity with opportunityproduct lines, or a Dynamics invoice with invoicedetail lines
+    ("work4all", "beleg"): {"invoices_as": ("opportunity", "invoice")},
+    # Offene Posten: the custom table w4a_openitem, or an open opportunity (a receivable in the pipeline)
+    ("work4all", "offener_posten"): {"open_items_as": ("openitem", "receivable")},
+}
+
+
+def settings_of(source: str, name: str) -> dict[str, tuple[str, ...]]:
+    """The settings object ``name`` of ``source`` (a catalogue or a run's source kind) declares."""
+    return SETTINGS.get((source.split("-", 1)[0], name), {})
 
 
 def mappable(spec: ObjectSpec) -> bool:

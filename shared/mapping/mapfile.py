@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from .catalogue import settings_of
 from .model import (KINDS, CustomColumn, Entry, MapError, MappingFile, ObjectMapping, ValueMapping,
                     label_for)
 from .profile import ColumnProfile, TableProfile
@@ -36,13 +37,14 @@ HEADER = """\
 # values: an option column's value map (from: source value, to: option value; null = no option).
 # custom: a column the engine creates (type, max_length, date_only, options).
 # read_only entries (key, lookup, owner, created, engine) are managed by the engine.
+# options: an object's settings (e.g. invoices_as), each one of the values its comment lists.
 # Comments, confidence and reason explain the proposal; content_hash covers everything else.
 """
 
 ENTRY_KEYS = ("source", "target", "kind", "format", "lookup", "read_only", "confidence", "reason", "custom", "values")
 VALUE_KEYS = ("from", "to", "label", "match", "lossy", "count")
 CUSTOM_KEYS = ("type", "max_length", "date_only", "options")
-OBJECT_KEYS = ("file", "table", "engine_columns", "columns")
+OBJECT_KEYS = ("file", "table", "engine_columns", "options", "columns")
 TOP_KEYS = ("version", "source", "content_hash", "objects")
 
 
@@ -138,6 +140,9 @@ def dump(mapping: MappingFile, profiles: Mapping[str, TableProfile] | None = Non
             lines[-2] += f"  # {prof.rows:,} rows" + (f", {prof.malformed:,} malformed" if prof.malformed else "")
         if o.engine_columns:
             lines.append(f"    engine_columns: {_flow(list(o.engine_columns))}")
+        if o.options:
+            choices = "; ".join(f"{k}: {' | '.join(v)}" for k, v in settings_of(mapping.source, o.name).items())
+            lines.append(f"    options: {_flow(dict(o.options))}" + (f"  # {choices}" if choices else ""))
         lines.append("    columns:" if o.entries else "    columns: []")
         shown: set[str] = set()
         for e in o.entries:
@@ -248,6 +253,17 @@ def _object(r: _Reader, name: str, key: yaml.Node, node: yaml.Node, value) -> Ob
             o.engine_columns = tuple(str(c) for c in value(cols))
         else:
             r.error(name, cols, "type", "engine_columns must be a list", "write [column, column]")
+    if "options" in m:
+        node = m["options"][1]
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                setting = r.scalar(k, name, "a setting's name", (str,), value)
+                choice = r.scalar(v, name, f"the setting {setting}", (str,), value)
+                if setting is not None and choice is not None:
+                    o.options[setting] = choice
+        else:
+            r.error(name, node, "type", "options must be a mapping of settings to values",
+                    "write options: {setting: value}")
     if "columns" in m:
         seq = m["columns"][1]
         if not isinstance(seq, yaml.SequenceNode):

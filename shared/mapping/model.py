@@ -113,12 +113,21 @@ class ObjectMapping:
     entries: list[Entry] = field(default_factory=list)
     #: columns the object's code sets itself (shape/close hooks, constants): they need no source column
     engine_columns: tuple[str, ...] = ()
+    #: the object's settings (``options:``, e.g. ``invoices_as: opportunity``): what its code lets a map choose
+    #: (``catalogue.SETTINGS``); an omitted setting is its first, default value
+    options: dict[str, str] = field(default_factory=dict)
     line: int | None = field(default=None, compare=False)
+    #: every object's settings in the map this object came from (``MappingFile.object``): an object's code may
+    #: follow another's (Belegpositionen go where their Beleg went)
+    map_options: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     def canonical(self) -> dict[str, Any]:
-        return {"file": self.file, "table": self.table, "engine_columns": sorted(self.engine_columns),
-                "entries": sorted((e.canonical() for e in self.entries),
-                                  key=lambda d: (d["source"], d["target"] or "", d["kind"]))}
+        out = {"file": self.file, "table": self.table, "engine_columns": sorted(self.engine_columns),
+               "entries": sorted((e.canonical() for e in self.entries),
+                                 key=lambda d: (d["source"], d["target"] or "", d["kind"]))}
+        if self.options:  # only when set, so maps without settings keep their hashes
+            out["options"] = dict(sorted(self.options.items()))
+        return out
 
 
 @dataclass
@@ -130,7 +139,10 @@ class MappingFile:
     stored_hash: str | None = field(default=None, compare=False)
 
     def object(self, name: str) -> ObjectMapping | None:
-        return next((o for o in self.objects if o.name == name), None)
+        o = next((o for o in self.objects if o.name == name), None)
+        if o is not None:
+            o.map_options = {x.name: dict(x.options) for x in self.objects if x.options}
+        return o
 
     def canonical(self) -> dict[str, Any]:
         return {"version": self.version, "source": self.source,

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 from rapidfuzz import fuzz
 
-from .catalogue import DeclaredField, ObjectDefaults
+from .catalogue import DeclaredField, ObjectDefaults, settings_of
 from .metadata import DATA_TYPES, TargetColumn, TargetTable
 from .model import CustomColumn, Entry, MappingFile, ObjectMapping, ValueMapping, label_for
 from .profile import ColumnProfile, TableProfile
@@ -516,4 +516,7 @@ def _custom(header: str, p: ColumnProfile | None, d: ObjectDefaults, taken: set[
 def propose(source: str, objects: Iterable[tuple[ObjectDefaults, TableProfile | None]],
             tables: dict[str, TargetTable]) -> MappingFile:
     """The proposed map of every object (its table's metadata must be in ``tables``)."""
-    return MappingFile(source, [propose_object(d, tables[d.table], p) for d, p in objects])
+    proposed = MappingFile(source, [propose_object(d, tables[d.table], p) for d, p in objects])
+    for o in proposed.objects:  # each setting the object declares, at its default: the reviewer sees the choice
+        o.options = {k: v[0] for k, v in settings_of(source, o.name).items()}
+    return proposed

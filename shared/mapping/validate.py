@@ -16,6 +16,7 @@ from typing import Mapping
 
 from rapidfuzz import process
 
+from .catalogue import settings_of
 from .mapfile import MapFileError, load
 from .metadata import LOOKUP_TYPES, TargetColumn, TargetTable
 from .model import (CUSTOM_TYPES, DATE_ORDERS, DECIMAL_STYLES, READ_ONLY_KINDS, CustomColumn, Entry, MapError,
@@ -48,6 +49,24 @@ def validate(mapping: MappingFile, tables: Mapping[str, TargetTable], *, file: s
     errors: list[MapError] = []
     for o in mapping.objects:
         errors += _object(o, tables.get(o.table), file)
+        errors += options_errors(mapping.source, o, file)
+    return errors
+
+
+def options_errors(source: str, o: ObjectMapping, file: str = "mapping.yaml") -> list[MapError]:
+    """An object's ``options:`` must name settings its code declares (``catalogue.SETTINGS``), each with one
+    of its values."""
+    declared = settings_of(source, o.name)
+    errors = []
+    for setting, choice in o.options.items():
+        if setting not in declared:
+            known = ", ".join(declared) or "none"
+            errors.append(MapError(o.name, o.line, "unknown_option", f"{o.name} has no setting {setting!r} "
+                                   f"(its settings: {known})", "remove it from options, or correct its name", file))
+        elif choice not in declared[setting]:
+            errors.append(MapError(o.name, o.line, "bad_option_value", f"{setting}: {choice!r} is not one of "
+                                   f"{', '.join(declared[setting])}", f"write {setting}: {declared[setting][0]} "
+                                   f"(the default) or another of those values", file))
     return errors
 
 

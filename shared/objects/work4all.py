@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..dataverse.keys import key_ref
-from .spec import Close, Column, Field, Lookup, ObjectSpec, Route, price_list_key
+from .spec import Close, Column, Field, Lookup, ObjectSpec, Route, entity_set, price_list_key
 
 SOURCE = "work4all"
 KEY = "w4a_sourceid"
@@ -165,6 +165,17 @@ ANSPRECHPARTNER = ObjectSpec(
     shape=_contact_shape,
     notes=("Ansprechpartner become contacts whose parentcustomerid is their Kunde's or Lieferant's account.",),
 )
+
+
+
+def setting(s, obj: str, name: str) -> str:
+    """A per-object setting of the approved map (``options:``; ``shaping.settings``, shared/mapping/apply.py),
+    else its default (the first value ``shared.mapping.catalogue.SETTINGS`` declares)."""
+    from ..mapping.catalogue import settings_of
+
+    chosen = (getattr(s, "settings", None) or {}).get(obj, {}).get(name)
+    return chosen or settings_of(SOURCE, obj)[name][0]
+
 
 # --------------------------------------------------------------------------- opportunities
 
@@ -346,10 +357,27 @@ PREISLISTE = ObjectSpec(
 # --------------------------------------------------------------------------- Belege (documents) and lines
 
 #: Belegart -> Dataverse table (offers and orders -> quote, invoices and credit memos -> invoice; cost
-#: receipts of suppliers -> a note on the supplier's account)
+#: receipts of suppliers -> a note on the supplier's account). Rechnungen are won business: by default
+#: (the map setting ``invoices_as: opportunity``) a won opportunity with opportunityproduct lines, as the seed
+#: says; ``invoices_as: invoice`` keeps them Dynamics invoices. Gutschriften stay invoices either way: a
+#: credit memo is not won business, and an opportunity of negative lines would be.
 BELEG_TABLES = {"Angebot": "quote", "Auftrag": "quote", "Rechnung": "invoice", "Gutschrift": "invoice",
                 "Kostenbeleg": "annotation"}
-LINE_TABLES = {"quote": "quotedetail", "invoice": "invoicedetail"}
+LINE_TABLES = {"quote": "quotedetail", "invoice": "invoicedetail", "opportunity": "opportunityproduct"}
+#: a Beleg's table -> the navigation property of its lines to it (quotedetail.quoteid, ...)
+LINE_PARENT = {"quotedetail": "quoteid", "invoicedetail": "invoiceid", "opportunityproduct": "opportunityid"}
+
+
+def beleg_table(kind: str, s) -> str | None:
+    """The table a Beleg of Belegart ``kind`` becomes, under the map's setting ``invoices_as``."""
+    if kind == "Rechnung" and setting(s, "beleg", "invoices_as") == "opportunity":
+        return "opportunity"
+    return BELEG_TABLES.get(kind)
+
+
+def _beleg_bind(bound: str, table: str) -> str:
+    """A bind to a Beleg (made with the beleg object's entity set, quotes) in the table it became."""
+    return bound.replace("/quotes(", f"/{entity_set(table)}(", 1)
 
 
 def _belegart(src: dict) -> str:
@@ -376,7 +404,12 @@ def _note_value(column: str, raw: str) -> str:
 def _beleg_shape(src: dict, body: dict, warn, s) -> dict:
     from ..transform import Reject
 
-    code, kind, table = src.get("Code"), _belegart(src), s.table
+    code, kind = src.get("Code"), _belegart(src)
+    table = beleg_table(kind, s)
+    if table is None:
+        raise Reject("unknown_type", "Belegart", f"Belegart {src.get('Belegart')!r} is not one of "
+                                                 f"{sorted(BELEG_TABLES)}")
+    s.table = src["_tabelle"] = table  # the close hook reads it (_beleg_close)
     customer = s.bind("kunde", src.get("KundenCode"))
     supplier = s.bind("lieferant", src.get("LieferantenCode"))
     if table == "annotation":
@@ -401,18 +434,42 @@ def _beleg_shape(src: dict, body: dict, warn, s) -> dict:
         raise Reject("missing_parent", "KundenCode", f"KundenCode {src.get('KundenCode')!r} is not a migrated Kunde: "
                                                      f"a {table} needs its customer")
     body["customerid_account@odata.bind"] = customer
+    number = src.get("Nummer") or str(code)
+    iso = (src.get("Waehrung") or "").strip().upper()
+    if iso:
+        body["pricelevelid@odata.bind"] = key_ref("pricelevels", KEY, price_list_key(SOURCE, iso))
+    if table == "opportunity":  # won business: its own won opportunity (see BELEG's notes)
+        body["parentaccountid@odata.bind"] = customer
+        body["name"] = s.fit(f"{kind} {number}", 300, "Nummer", warn)
+        if "w4a_net" in body:
+            body["estimatedvalue"] = body["w4a_net"]
+        if "w4a_documentdate" in body:
+            body["estimatedclosedate"] = body["w4a_documentdate"]
+        if src.get("VerkaufschanceCode"):
+            body["w4a_salesopportunity"] = s.fit(str(src["VerkaufschanceCode"]).strip(), 50, "VerkaufschanceCode",
+                                                 warn)
+        return body
     opportunity = s.bind("verkaufschance", src.get("VerkaufschanceCode"))
     if opportunity:
         body["opportunityid@odata.bind"] = opportunity
     elif src.get("VerkaufschanceCode"):
         warn("missing_parent", "VerkaufschanceCode", "not a migrated Verkaufschance; the link was not migrated")
-    number = src.get("Nummer") or str(code)
     body["name"] = s.fit(f"{kind} {number}", 300, "Nummer", warn)
     body["quotenumber" if table == "quote" else "invoicenumber"] = s.fit(number, 100, "Nummer", warn)
-    iso = (src.get("Waehrung") or "").strip().upper()
-    if iso:
-        body["pricelevelid@odata.bind"] = key_ref("pricelevels", KEY, price_list_key(SOURCE, iso))
     return body
+
+
+def _beleg_close(src: dict, body: dict) -> tuple[str, dict] | None:
+    """A Rechnung that became an opportunity is won business: WinOpportunity (learn.microsoft.com/power-apps/
+    developer/data-platform/webapi/reference/winopportunity) with the invoice's net amount and date. Its lines
+    (belegposition, ``inside`` this object) load later: the loader reopens it, adds them and wins it again."""
+    if src.get("_tabelle") != "opportunity":
+        return None
+    close: dict[str, Any] = {"subject": f"Gewonnen: {body.get('name') or src.get('Code')}"[:200],
+                             "actualrevenue": body.get("estimatedvalue", 0)}
+    if body.get("estimatedclosedate"):
+        close["actualend"] = f"{body['estimatedclosedate']}T00:00:00Z"
+    return "WinOpportunity", {"Status": 3, "OpportunityClose": close}
 
 
 BELEG = ObjectSpec(
@@ -420,9 +477,11 @@ BELEG = ObjectSpec(
     source=SOURCE,
     file="Belege",
     table="quote",
-    route=Route("Belegart", BELEG_TABLES),
+    # the shape hook picks the table from Belegart and the map setting invoices_as (beleg_table)
+    route=Route("_tabelle", {t: t for t in ("quote", "invoice", "opportunity", "annotation")}),
     key_field="Code",
     key_column=KEY,
+    key_prefix="beleg-",  # a Rechnung's opportunity shares the table with Verkaufschancen, never a key
     depends_on=("kunde", "lieferant", "verkaufschance", "belegposition_index", "mitarbeiter"),
     uses_config=("belegposition_index",),
     price_lists=True,
@@ -444,15 +503,23 @@ BELEG = ObjectSpec(
              Column("w4a_tax", "Money", "VAT (work4all)"),
              Column("w4a_gross", "Money", "Gross (work4all)"),
              Column("w4a_documentstatus", "String", "Status (work4all)", max_length=50),
-             Column("w4a_pdffile", "String", "PDF file (work4all)", max_length=400)),
+             Column("w4a_pdffile", "String", "PDF file (work4all)", max_length=400),
+             Column("w4a_salesopportunity", "String", "Verkaufschance (work4all Code)", max_length=50,
+                    table="opportunity")),
     shape=_beleg_shape,
-    notes=("Angebote and Auftraege become quotes, Rechnungen and Gutschriften invoices (a migration price list per "
-           "currency; work4all's net, VAT and gross kept beside Dataverse's own totals), each bound to its customer "
-           "and Verkaufschance; Kostenbelege become notes on the supplier's account.",
-           "A quote or invoice whose Belegpositionen are missing from the export is rejected, never loaded without "
-           "its lines.",
-           "Invoices of won business are not also loaded as won opportunities with opportunityproduct lines: the "
-           "invoice is the record of them."),
+    close=Close("OpportunityClose", "opportunityid", _beleg_close),
+    notes=("Angebote and Auftraege become quotes, Gutschriften invoices (a migration price list per currency; "
+           "work4all's net, VAT and gross kept beside Dataverse's own totals), each bound to its customer and "
+           "Verkaufschance; Kostenbelege become notes on the supplier's account.",
+           "Rechnungen (won business) become, by default (map setting invoices_as: opportunity), a won opportunity "
+           "each (keyed beleg-<Code>; estimated value and actual revenue = Netto, closed won on the invoice date) "
+           "with opportunityproduct lines; with invoices_as: invoice, a Dynamics invoice with invoicedetail lines. "
+           "The opportunity is the Rechnung's own, never its Verkaufschance (which keeps its own status, value and "
+           "close; two invoices would double its revenue): the Verkaufschance's Code is kept in "
+           "w4a_salesopportunity. Gutschriften stay invoices in both settings (negative opportunity lines would "
+           "be won business that is not).",
+           "A quote, invoice or opportunity whose Belegpositionen are missing from the export is rejected, never "
+           "loaded without its lines."),
 )
 
 
@@ -515,7 +582,7 @@ def _line_shape(src: dict, body: dict, warn, s) -> dict:
 
     parent = str(src.get("BelegCode") or "").strip()
     kind = s.ctx.config.get("belegart_index", {}).get(parent)
-    table = LINE_TABLES.get(BELEG_TABLES.get(kind or "", ""))
+    table = LINE_TABLES.get(beleg_table(kind or "", s) or "")
     if kind == "Kostenbeleg":  # a cost receipt is a note on the supplier's account; so is each of its lines
         supplier = s.bind("lieferant", s.ctx.config.get("belegart_index", {}).get(f"lieferant:{parent}"))
         if not supplier:
@@ -532,8 +599,8 @@ def _line_shape(src: dict, body: dict, warn, s) -> dict:
         raise Reject("missing_parent", "BelegCode", f"BelegCode {parent!r} is not a migrated quote or invoice "
                                                     "(missing in the export or rejected)")
     s.table = table
-    header = "quote" if table == "quotedetail" else "invoice"
-    body[f"{header}id@odata.bind"] = bound.replace("/quotes(", f"/{header}s(")
+    header = LINE_PARENT[table].removesuffix("id")
+    body[f"{LINE_PARENT[table]}@odata.bind"] = _beleg_bind(bound, header)
     product = s.bind("artikel", src.get("ArtikelCode"))
     if product:
         body["productid@odata.bind"] = product
@@ -545,7 +612,7 @@ def _line_shape(src: dict, body: dict, warn, s) -> dict:
         body["isproductoverridden"] = True
         body["productdescription"] = s.fit(src.get("Bezeichnung") or f"Position {src.get('Position')}", 500,
                                            "Bezeichnung", warn)
-    if src.get("Position"):
+    if src.get("Position") and table != "opportunityproduct":  # an opportunity line has no line number
         try:
             body["lineitemnumber"] = int(str(src["Position"]).strip())
         except ValueError:
@@ -559,9 +626,13 @@ BELEGPOSITION = ObjectSpec(
     file="Belegpositionen",
     table="quotedetail",
     # the table follows the line's Beleg (its shape picks it): quote -> quotedetail, invoice -> invoicedetail
-    route=Route("_belegtabelle", {"quote": "quotedetail", "invoice": "invoicedetail", "annotation": "annotation"}),
+    route=Route("_belegtabelle", {"quote": "quotedetail", "invoice": "invoicedetail",
+                                  "opportunity": "opportunityproduct", "annotation": "annotation"}),
     key_field="Code",
     key_column=KEY,
+    # lines of a won opportunity (a Rechnung): a closed opportunity is read-only, so the loader reopens it,
+    # writes them and wins it again (shared/steps/load.py, rows inside a closed record)
+    inside="beleg",
     depends_on=("beleg", "artikel", "lieferant", "belegart_index"),
     uses_config=("belegart_index",),
     fields=(
@@ -575,9 +646,14 @@ BELEGPOSITION = ObjectSpec(
     created_field=None,
     columns=(Column("w4a_linetotal", "Money", "Line total (work4all)"),),
     shape=_line_shape,
-    notes=("Belegpositionen become quotedetail / invoicedetail lines of their Beleg: a published product with the "
-           "Beleg's own price (ispriceoverridden), or a write-in line when the Artikel is not migrated; a line of a "
-           "Kostenbeleg becomes a note on the supplier's account, as the receipt does.",),
+    notes=("Belegpositionen become quotedetail / invoicedetail / opportunityproduct lines of their Beleg (as the "
+           "Beleg's map setting invoices_as says): a published product with the Beleg's own price "
+           "(ispriceoverridden), or a write-in line when the Artikel is not migrated; a line of a Kostenbeleg "
+           "becomes a note on the supplier's account, as the receipt does.",
+           "An opportunityproduct has no line number: the Position of a Rechnung's line is not carried.",
+           "The lines of a won opportunity are added by reopening it and winning it again with its first close's "
+           "subject, revenue and date (a closed opportunity is read-only); the first close activity stays, "
+           "canceled."),
 )
 
 def _pdf_shape(src: dict, body: dict, warn, s) -> dict:
@@ -588,7 +664,7 @@ def _pdf_shape(src: dict, body: dict, warn, s) -> dict:
     if not path:
         raise Reject("no_document", "PdfDatei", "the Beleg has no PdfDatei: no document to copy")
     kind, code = _belegart(src), str(src.get("Code") or "").strip()
-    table = BELEG_TABLES.get(kind)
+    table = beleg_table(kind, s)
     if table == "annotation":  # a cost receipt: its note is on the supplier's account, and so is its PDF
         obj, ref = "lieferant", (src.get("LieferantenCode") or "").strip()
     elif table:
@@ -600,9 +676,11 @@ def _pdf_shape(src: dict, body: dict, warn, s) -> dict:
         raise Reject("missing_parent", "Code", f"the {kind} {src.get('Nummer') or code} is not migrated; its PDF "
                                                "has no record to go with")
     target = "account" if obj == "lieferant" else table
-    return {"FileName": path.rsplit("/", 1)[-1], "MimeType": "application/pdf", "Path": path,
-            "regarding": {"object": obj, "table": target, "entity_set": f"{target}s" if target != "account"
-                          else "accounts", "key_column": KEY, "key": f"{t.key_prefix}{ref}"}}
+    regarding = {"object": obj, "table": target, "entity_set": entity_set(target), "key_column": KEY,
+                 "key": f"{t.key_prefix}{ref}"}
+    if kind == "Rechnung":  # documents are not in the map: the Rechnung is the opportunity or the invoice the map chose
+        regarding["or"] = [{"table": x, "entity_set": entity_set(x)} for x in ("opportunity", "invoice") if x != target]
+    return {"FileName": path.rsplit("/", 1)[-1], "MimeType": "application/pdf", "Path": path, "regarding": regarding}
 
 
 BELEG_PDF = ObjectSpec(
@@ -611,7 +689,7 @@ BELEG_PDF = ObjectSpec(
     file="Belege",
     table="sharepointdocumentlocation",
     key_field="Code",
-    key_column="wtc_sourceid",  # the documents code keys its SharePoint locations by this column
+    key_column=KEY,  # the documents code keys this source's SharePoint sites and locations by it
     key_prefix="pdf-",
     depends_on=("beleg", "lieferant"),
     load_activity="transfer_documents",
@@ -619,7 +697,7 @@ BELEG_PDF = ObjectSpec(
     created_field=None,
     shape=_pdf_shape,
     notes=("The PDFs of Belege (PdfDatei, under Dateien/) go to SharePoint through the shared documents code, a "
-           "folder per quote, invoice or (cost receipts) supplier account; a Beleg without a PdfDatei is listed "
+           "folder per quote, invoice, opportunity (a Rechnung) or (cost receipts) supplier account; a Beleg without a PdfDatei is listed "
            "with code no_document.",),
 )
 
@@ -648,9 +726,13 @@ ZAHLUNG = ObjectSpec(
 
 
 def _open_item_shape(src: dict, body: dict, warn, s) -> dict:
-    from ..sources.work4all.openitems import shape_open_item
+    from ..sources.work4all.openitems import receivable, shape_open_item
 
-    return shape_open_item(src, body, warn, s)
+    body = shape_open_item(src, body, warn, s)
+    if setting(s, "offener_posten", "open_items_as") == "receivable":
+        s.table = "opportunity"
+        return receivable(src, body, warn, s)
+    return body
 
 
 OFFENER_POSTEN = ObjectSpec(
@@ -659,8 +741,11 @@ OFFENER_POSTEN = ObjectSpec(
     file="OffenePosten",
     table="w4a_openitem",
     custom_table=("w4a_openitem", "Open item (work4all)", "Open items (work4all)"),
+    # the map setting open_items_as picks the table: openitem (w4a_openitem) or receivable (an open opportunity)
+    route=Route("_tabelle", {"openitem": "w4a_openitem", "receivable": "opportunity"}),
     key_field="Code",
     key_column=KEY,
+    key_prefix="posten-",  # a receivable shares the opportunity table with Verkaufschancen, never a key
     depends_on=("kunde", "beleg", "zahlung", "mitarbeiter"),
     uses_config=("zahlung",),
     fields=(
@@ -679,11 +764,17 @@ OFFENER_POSTEN = ObjectSpec(
              Column("w4a_paid", "Money", "Paid (sum of payments)"),
              Column("w4a_openamount", "Money", "Open amount"),
              Column("w4a_reconciliation", "String", "Reconciliation (ok, partial, overpaid, ...)", max_length=50),
-             Column("w4a_accountid", "Lookup", "Account", target="account")),
+             Column("w4a_accountid", "Lookup", "Account", target="account", table="w4a_openitem")),
     shape=_open_item_shape,
-    notes=("Open items land in the custom table w4a_openitem bound to the customer's account: amount (credit memos "
-           "negative), paid (sum of Zahlungen) and open amount, reconciled before loading; openitems_reconciliation"
-           ".csv lists every item whose payments exceed or do not match its amount.",),
+    notes=("Open items land, by default (map setting open_items_as: openitem), in the custom table w4a_openitem "
+           "bound to the customer's account: amount (credit memos negative), paid (sum of Zahlungen) and open "
+           "amount, reconciled before loading; openitems_reconciliation.csv lists every item whose payments exceed "
+           "or do not match its amount.",
+           "With open_items_as: receivable each open item is an open opportunity of the customer's account instead "
+           "(lossy: a receivable is not pipeline; keyed posten-<Code>): name 'Offener Posten <Rechnungsnummer>', "
+           "estimated value = the open amount (the amount when Zahlungen are absent), estimated close date = the "
+           "due date, left open, with the same w4a_ amount, paid, open amount, type and reconciliation columns; it "
+           "has no sales stage or probability. The custom table is still created (empty).",),
 )
 
 # --------------------------------------------------------------------------- activities
@@ -806,9 +897,9 @@ def _task_shape(src: dict, body: dict, warn, s) -> dict:
     beleg = s.bind("beleg", src.get("BelegCode")) if src.get("BelegCode") else None
     if beleg:
         kind = s.ctx.config.get("belegart_index", {}).get(str(src.get("BelegCode")).strip())
-        table = BELEG_TABLES.get(kind or "", "quote")
-        if table in ("quote", "invoice"):
-            body[f"regardingobjectid_{table}_task@odata.bind"] = beleg.replace("/quotes(", f"/{table}s(")
+        table = beleg_table(kind or "", s) or "quote"
+        if table in ("quote", "invoice", "opportunity"):
+            body[f"regardingobjectid_{table}_task@odata.bind"] = _beleg_bind(beleg, table)
             return body
     _bind_regarding(src, body, warn, s, "task")
     return body

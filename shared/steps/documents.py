@@ -51,12 +51,16 @@ Per chunk:
    ``folder_failed``, ``location_failed``, ``upload_failed``, ``graph_throttled``,
    ``upload_verification_failed``, ``read_failed``, ``invalid_document``, ``no_binary_source``.
    The outcome's ``id`` is the driveItem id.
-5. Dataverse, upserted by alternate key ``wtc_sourceid`` (the column and key are ensured first), for
+5. Dataverse, upserted by alternate key: the document object's own key column (``wtc_sourceid`` for
+   WORKetc, ``w4a_sourceid`` for work4all: a run writes only its source's publisher's columns; the column
+   and key are ensured first), for
    the records that have a file in SharePoint: one ``sharepointsite`` (key ``site:<host><path>``,
    ``absoluteurl`` = the site's webUrl), one ``sharepointdocumentlocation`` per library (key
    ``library:<table>``; for the default-library fallback also ``library:<its URL name>``), one per
    record folder (key ``folder:<table>:<record key>``, ``regardingobjectid_<table>`` bound to the
-   record).
+   record). A regarding record may name other tables to look in (``"or": [{"table", "entity_set"}]``) when
+   the transform cannot know which one its record went to (a work4all Rechnung: opportunity or invoice, as
+   the map's setting said); the first table that has the key is the record's.
 
 Throttling: the client waits out Graph's ``Retry-After`` up to ``SHAREPOINT_MAX_WAIT_SECONDS`` per
 request. When Graph asks for longer, the chunk stops starting uploads, keeps what is final in
@@ -118,9 +122,16 @@ from .common import dataverse, ensure_columns_and_key, load_summary, obj_path, r
 
 log = logging.getLogger("migration.documents")
 
-KEY_COLUMN = "wtc_sourceid"
-SITE_TABLE = loader.TableRef("sharepointsite", "sharepointsites", KEY_COLUMN)
-LOCATION_TABLE = loader.TableRef("sharepointdocumentlocation", "sharepointdocumentlocations", KEY_COLUMN)
+KEY_COLUMN = "wtc_sourceid"  # WORKetc's; each document object keys its sites and locations by its own key_column
+
+
+def location_tables(key_column: str = KEY_COLUMN) -> tuple[loader.TableRef, loader.TableRef]:
+    """The sharepointsite and sharepointdocumentlocation tables, keyed by a source's key column."""
+    return (loader.TableRef("sharepointsite", "sharepointsites", key_column),
+            loader.TableRef("sharepointdocumentlocation", "sharepointdocumentlocations", key_column))
+
+
+SITE_TABLE, LOCATION_TABLE = location_tables()
 IN_CHUNK = 200
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -414,6 +425,7 @@ class _Doc:
     name: str = ""  # the file's name in SharePoint
     changes: list[str] = field(default_factory=list)
     outcome: dict | None = None
+    tried: list[str] = field(default_factory=list)  # the tables its record was looked for in (regarding "or")
 
     @property
     def original(self) -> str:
@@ -576,6 +588,7 @@ class _Transfer:
     def __init__(self, run: RunConfig, spec: ObjectSpec, dv: DataverseClient, sp: SharePointClient,
                  settings: GraphSettings, names: dict[str, str]) -> None:
         self.run, self.spec, self.dv, self.sp, self.settings, self.names = run, spec, dv, sp, settings, names
+        self.site_table, self.location_table = location_tables(spec.key_column)
         self.warnings: list[dict] = []
         self.throttled: float | None = None  # the longest Retry-After Graph asked for beyond max_wait
         self.denied: GraphError | None = None  # 401/403 on a write: the identity may not write to the site
@@ -592,8 +605,9 @@ class _Transfer:
             self.throttled = e.retry_after
             return
         libraries = _layout(sorted({r.table for r in records.values()}), drives, default)
-        await _ensure_keys(self.dv)
-        existing = await _existing_locations(self.dv, [_folder_key(r) for r in records.values()])
+        await _ensure_keys(self.dv, self.spec.key_column)
+        existing = await _existing_locations(self.dv, [_folder_key(r) for r in records.values()],
+                                             self.spec.key_column)
         for r in records.values():
             r.folder = existing.get(_folder_key(r)) or record_folder_name(r.name, r.id)
         ready = [d for r in records.values() for d in r.docs]
@@ -623,22 +637,28 @@ class _Transfer:
             elif not str(d.body.get("FileName") or "").strip():
                 _reject(d, "invalid_document", f"document {d.key}: FileName is empty")
             else:
-                d.regarding = {"key_column": KEY_COLUMN, **reg, "key": str(reg["key"])}
+                d.regarding = {"key_column": self.spec.key_column, **reg, "key": str(reg["key"])}
         return [d for d in docs if d.outcome is None]
 
     async def _records(self, live: list[_Doc]) -> dict[tuple[str, str], _Record]:
         """The regarding records, one In query per table; documents without theirs are rejected."""
-        by_table: dict[str, list[_Doc]] = defaultdict(list)
+        by_table: dict[tuple[str, str], list[_Doc]] = defaultdict(list)
         for d in live:
-            by_table[d.regarding["table"]].append(d)
+            by_table[(d.regarding["table"], d.regarding["entity_set"])].append(d)
         records: dict[tuple[str, str], _Record] = {}
-        for table, group in by_table.items():
+        while by_table:
+            (table, entity_set), group = by_table.popitem()
             reg = group[0].regarding
-            found = await _find_records(self.dv, table, reg["entity_set"], reg["key_column"],
+            found = await _find_records(self.dv, table, entity_set, reg["key_column"],
                                         sorted({d.regarding["key"] for d in group}))
             for d in group:
                 rk = d.regarding["key"]
                 rec = found.get(rk)
+                d.tried.append(table)
+                other = next((o for o in d.regarding.get("or") or () if o.get("table") not in d.tried), None)
+                if rec is None and other is not None:  # another table the record may be in
+                    by_table[(other["table"], other.get("entity_set") or f"{other['table']}s")].append(d)
+                    continue
                 if rec is None:
                     _reject(d, "missing_parent", f"{d.where}: the {table} with {reg['key_column']} {rk!r} does not "
                             "exist in Dataverse (rejected or not migrated); the file has no record to attach to")
@@ -734,21 +754,21 @@ class _Transfer:
         if not linked:
             return
         web_url = site.get("webUrl") or self.settings.site_url
-        site_outcome, = await loader.upsert_rows(self.dv, SITE_TABLE, [{"key": _site_key(web_url), "body": {
+        site_outcome, = await loader.upsert_rows(self.dv, self.site_table, [{"key": _site_key(web_url), "body": {
             "name": (site.get("displayName") or site.get("name") or "SharePoint")[:160], "absoluteurl": web_url,
             "description": "Document site of the migrated records (created by the migration)."}}])
         if site_outcome.status == "rejected":
             raise RuntimeError(f"could not write the sharepointsite row: {site_outcome.code} {site_outcome.message}")
         binds, failed = await _library_locations(self.dv, [libraries[t] for t in sorted({r.table for r in linked})],
-                                                 default, f"/{SITE_TABLE.entity_set}({site_outcome.id})",
-                                                 site.get("displayName") or "")
+                                                 default, f"/{self.site_table.entity_set}({site_outcome.id})",
+                                                 site.get("displayName") or "", self.location_table)
         rows = [(r, {"key": _folder_key(r), "body": {
             "name": f"Documents on {r.name or r.id}"[:160], "relativeurl": r.folder,
             "parentsiteorlocation_sharepointdocumentlocation@odata.bind": binds[r.table],
             f"regardingobjectid_{r.table}@odata.bind": f"/{r.entity_set}({r.id})"}})
             for r in linked if r.table in binds]
         problems = {(r.table, r.key): failed[r.table] for r in linked if r.table in failed}
-        for (r, _), o in zip(rows, await loader.upsert_rows(self.dv, LOCATION_TABLE, [row for _, row in rows])):
+        for (r, _), o in zip(rows, await loader.upsert_rows(self.dv, self.location_table, [row for _, row in rows])):
             if o.status == "rejected":
                 problems[(r.table, r.key)] = f"sharepointdocumentlocation of folder {r.folder}: {o.code} {o.message}"
         for r in linked:
@@ -789,11 +809,11 @@ class _Transfer:
 # --------------------------------------------------------------------------- Dataverse and site helpers
 
 
-async def _ensure_keys(dv: DataverseClient) -> None:
-    """``wtc_sourceid`` + its alternate key on sharepointsite and sharepointdocumentlocation (a few
+async def _ensure_keys(dv: DataverseClient, key_column: str) -> None:
+    """The source's key column + its alternate key on sharepointsite and sharepointdocumentlocation (a few
     metadata reads per chunk once they exist)."""
     for table in (SITE_TABLE.logical_name, LOCATION_TABLE.logical_name):
-        await ensure_columns_and_key(dv, table, KEY_COLUMN, [])
+        await ensure_columns_and_key(dv, table, key_column, [])
 
 
 _PRIMARY: dict[tuple[str, str], tuple[str, str | None]] = {}
@@ -824,16 +844,16 @@ async def _find_records(dv: DataverseClient, table: str, entity_set: str, key_co
     return out
 
 
-async def _existing_locations(dv: DataverseClient, keys: list[str]) -> dict[str, str]:
+async def _existing_locations(dv: DataverseClient, keys: list[str], key_column: str = KEY_COLUMN) -> dict[str, str]:
     """Location key -> relativeurl of the record folder locations that already exist."""
     encoded = {encode_key(k): k for k in keys}
     enc = list(encoded)
     out: dict[str, str] = {}
     for i in range(0, len(enc), IN_CHUNK):
-        async for rec in dv.get_all(LOCATION_TABLE.entity_set, select=[KEY_COLUMN, "relativeurl"],
-                                    filter=in_filter(KEY_COLUMN, enc[i:i + IN_CHUNK])):
-            if rec.get(KEY_COLUMN) in encoded and rec.get("relativeurl"):
-                out[encoded[rec[KEY_COLUMN]]] = rec["relativeurl"]
+        async for rec in dv.get_all(LOCATION_TABLE.entity_set, select=[key_column, "relativeurl"],
+                                    filter=in_filter(key_column, enc[i:i + IN_CHUNK])):
+            if rec.get(key_column) in encoded and rec.get("relativeurl"):
+                out[encoded[rec[key_column]]] = rec["relativeurl"]
     return out
 
 
@@ -861,29 +881,30 @@ def _layout(tables: list[str], drives: list[dict], default_drive: dict) -> dict[
 
 
 async def _library_locations(dv: DataverseClient, libraries: list[_Library], default_drive: dict, site_bind: str,
-                             site_name: str) -> tuple[dict[str, str], dict[str, str]]:
+                             site_name: str, locations: loader.TableRef = LOCATION_TABLE
+                             ) -> tuple[dict[str, str], dict[str, str]]:
     """The sharepointdocumentlocation rows of the libraries (and of the default library holding the
     table folders): ``({table: "/sharepointdocumentlocations(<id>)"}, {table: why it failed})``."""
     default_seg = _drive_segment(default_drive)
     parent = site_bind
     if any(lib.prefix for lib in libraries):
-        o, = await loader.upsert_rows(dv, LOCATION_TABLE, [{"key": f"library:{default_seg}", "body": {
+        o, = await loader.upsert_rows(dv, locations, [{"key": f"library:{default_seg}", "body": {
             "name": f"{default_drive.get('name') or default_seg} on {site_name}"[:160], "relativeurl": default_seg,
             "parentsiteorlocation_sharepointsite@odata.bind": site_bind}}])
         if o.status == "rejected":
             raise RuntimeError(f"could not write the location of library {default_seg}: {o.code} {o.message}")
-        parent = f"/{LOCATION_TABLE.entity_set}({o.id})"
+        parent = f"/{locations.entity_set}({o.id})"
     rows = [{"key": f"library:{lib.table}", "body": {
         "name": f"{lib.table} {'documents' if lib.prefix else 'library'} on {site_name}"[:160],
         "relativeurl": lib.prefix or _drive_segment(lib.drive),
         **({"parentsiteorlocation_sharepointdocumentlocation@odata.bind": parent} if lib.prefix else
            {"parentsiteorlocation_sharepointsite@odata.bind": site_bind})}} for lib in libraries]
     binds, errors = {}, {}
-    for lib, o in zip(libraries, await loader.upsert_rows(dv, LOCATION_TABLE, rows)):
+    for lib, o in zip(libraries, await loader.upsert_rows(dv, locations, rows)):
         if o.status == "rejected":
             errors[lib.table] = f"library location {lib.table}: {o.code} {o.message}"
         else:
-            binds[lib.table] = f"/{LOCATION_TABLE.entity_set}({o.id})"
+            binds[lib.table] = f"/{locations.entity_set}({o.id})"
     return binds, errors
 
 

@@ -22,9 +22,12 @@ cannot have one, by a GUID derived from the source id. Around that upsert:
   resolution" is "Don't allow updates"), the record is reopened, assigned and closed again with the same
   close instruction, so it ends closed with its original close data. Trying Assign first keeps close
   activities and dates untouched wherever the environment allows it.
-- **Rows inside a closed record** (an invoice line of a paid invoice, ``spec.inside``): lines already
-  there are left as they are; a new line reopens its invoice, is written, and the invoice is closed
-  again in the state it had.
+- **Rows inside a closed record** (an invoice line of a paid invoice, an opportunityproduct of a won
+  opportunity: ``spec.inside``): lines already there are left as they are; a new line reopens its parent,
+  is written, and the parent is closed again in the state it had: by SetState, or for a record closed by a
+  close message (a won opportunity) by that message again, with its close activity's subject, revenue and
+  date (read before reopening). A closed opportunity is read-only: "To change a closed opportunity, reopen
+  it, make your changes, and then close it again" (see above).
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ async def load_chunk(payload: dict) -> dict:
         for table, idx in groups.items():
             ref = loader.TableRef(table, catalogue_mod.entity_set(table), catalogue_mod.key_column(spec, table))
             await _bind_party_addresses(dv, spec, [rows[i] for i in idx])
-            if spec.close and not all((rows[i].get("close") or {}).get("action") in BOUND_ACTIONS for i in idx):
+            if spec.close and table not in catalogue_mod.ID_KEYED and not all(  # notes have no state
+                    (rows[i].get("close") or {}).get("action") in BOUND_ACTIONS for i in idx):
                 closed = await _closed_records(dv, ref, [rows[i]["key"] for i in idx])
                 kept = [i for i in idx if rows[i]["key"] in closed]
                 for i, (outcome, more) in zip(kept, await asyncio.gather(
@@ -126,6 +130,8 @@ async def load_chunk(payload: dict) -> dict:
             idx = [i for i in idx if outcomes[i] is None]
             for i, o in zip(idx, await loader.upsert_rows(dv, ref, [rows[i] for i in idx])):
                 outcomes[i] = o
+            if spec.inside:  # refused because a chunk loading at once closed the parent again meanwhile
+                warnings += await _inside_again(dv, spec, specs[spec.inside], ref, rows, idx, outcomes)
             closing = [i for i in idx if rows[i].get("close") and outcomes[i].status != "rejected" and outcomes[i].id]
             warnings += [w for w in await asyncio.gather(
                 *(_close(dv, spec, ref, rows[i], outcomes[i].id) for i in closing)) if w]
@@ -319,15 +325,73 @@ async def _close(dv: DataverseClient, spec: ObjectSpec, ref: loader.TableRef, ro
 # ------------------------------------------------------------------ rows inside a closed parent record
 
 
+#: close messages by (close activity, the state a record was closed in): how a parent closed by one is closed
+#: again, and the entity set of its close activities (learn.microsoft.com/power-apps/developer/data-platform/
+#: webapi/reference/winopportunity, loseopportunity, closeincident)
+CLOSE_AGAIN = {("OpportunityClose", 1): "WinOpportunity", ("OpportunityClose", 2): "LoseOpportunity",
+               ("IncidentResolution", 1): "CloseIncident"}
+CLOSE_ACTIVITY_SETS = {"OpportunityClose": ("opportunitycloses", ["subject", "actualrevenue", "actualend",
+                                                                  "description"]),
+                       "IncidentResolution": ("incidentresolutions", ["subject", "timespent", "actualend",
+                                                                      "description"])}
+_BIND_SET = re.compile(r"^/?(\w+)\(")
+
+
+def _parent_bind(spec: ObjectSpec, parent: ObjectSpec, row: dict) -> tuple[str, str] | None:
+    """(parent table, parent key) a row's body binds to: its declared lookup, else any bind into one of the
+    parent's tables (rows whose shape hook binds them: work4all's Belegpositionen)."""
+    sets = {catalogue_mod.entity_set(t): t for t in parent.tables if t not in catalogue_mod.ID_KEYED}
+    lookup = next((lk for lk in spec.lookups if parent.name in lk.targets), None)
+    table = row.get("table") or spec.table
+    names = [f"{lookup.nav_for(table, parent.table)}@odata.bind"] if lookup else \
+        [k for k in row["body"] if k.endswith("@odata.bind")]
+    for name in names:
+        ref = row["body"].get(name)
+        m = _BIND_SET.match(ref) if isinstance(ref, str) else None
+        if m and m.group(1) in sets and key_of_ref(ref):
+            return sets[m.group(1)], key_of_ref(ref)
+    return None
+
+
 async def _load_inside_closed(dv: DataverseClient, spec: ObjectSpec, parent: ObjectSpec, ref: loader.TableRef,
                               rows: list[dict], idx: list[int], outcomes: list) -> list[dict]:
-    """Rows whose parent record (``spec.inside``, closed by SetState) is closed in Dataverse: existing
-    ones stay as they are; new ones are written by reopening the parent and closing it again as it was."""
-    lookup = next(lk for lk in spec.lookups if parent.name in lk.targets)
-    nav = f"{lookup.nav_for(ref.logical_name, parent.table)}@odata.bind"
-    parent_of = {i: key_of_ref(rows[i]["body"].get(nav) or "") for i in idx}
-    pref = loader.TableRef(parent.table, parent.entity_set, parent.key_column)
-    closed = await _closed_records(dv, pref, sorted({k for k in parent_of.values() if k}))
+    """Rows whose parent record (``spec.inside``) is closed in Dataverse: existing ones stay as they are;
+    new ones are written by reopening the parent and closing it again as it was."""
+    parent_of = {i: _parent_bind(spec, parent, rows[i]) for i in idx}
+    warnings: list[dict] = []
+    for ptable in sorted({p[0] for p in parent_of.values() if p}):
+        pref = loader.TableRef(ptable, catalogue_mod.entity_set(ptable), parent.key_column)
+        members = [i for i in idx if parent_of[i] and parent_of[i][0] == ptable]
+        warnings += await _inside_table(dv, spec, parent, pref, ref, rows, members,
+                                        {i: parent_of[i][1] for i in members}, outcomes)
+    return warnings
+
+
+async def _inside_again(dv: DataverseClient, spec: ObjectSpec, parent: ObjectSpec, ref: loader.TableRef,
+                        rows: list[dict], idx: list[int], outcomes: list, attempts: int = 3) -> list[dict]:
+    """Rejected rows whose parent is closed now (lines of one parent in two chunks loading at once: one chunk
+    reopened it, added its lines and closed it while the other wrote): the inside path again; rows whose parent
+    is not closed keep their rejection."""
+    warnings: list[dict] = []
+    for _ in range(attempts):
+        refused = {i: outcomes[i] for i in idx if outcomes[i].status == "rejected" and outcomes[i].code != "transient"}
+        if not refused:
+            break
+        for i in refused:
+            outcomes[i] = None
+        warnings += await _load_inside_closed(dv, spec, parent, ref, rows, list(refused), outcomes)
+        for i, o in refused.items():
+            if outcomes[i] is None:
+                outcomes[i] = o
+        if not any(outcomes[i].status != "rejected" for i in refused):
+            break  # no progress: the rest are refused for their own reasons
+    return warnings
+
+
+async def _inside_table(dv: DataverseClient, spec: ObjectSpec, parent: ObjectSpec, pref: loader.TableRef,
+                        ref: loader.TableRef, rows: list[dict], idx: list[int], parent_of: dict[int, str],
+                        outcomes: list) -> list[dict]:
+    closed = await _closed_records(dv, pref, sorted(set(parent_of.values())))
     inside = [i for i in idx if parent_of[i] in closed]
     if not inside:
         return []
@@ -337,9 +401,20 @@ async def _load_inside_closed(dv: DataverseClient, spec: ObjectSpec, parent: Obj
         rid = existing.get(encode_key(rows[i]["key"]))
         if rid:
             outcomes[i] = loader.RowOutcome(rows[i]["key"], "unchanged", None,
-                                            f"its {parent.table} is closed in Dataverse (read-only); not updated", rid)
+                                            f"its {pref.logical_name} is closed in Dataverse (read-only); not updated",
+                                            rid)
         else:
             new.setdefault(parent_of[i], []).append(i)
+    activity = parent.close.activity if parent.close else None
+    # a parent closed by a close message is closed again by it, with its close activity's data (read first:
+    # reopening cancels that activity)
+    again: dict[str, dict | None] = {}
+    if activity in CLOSE_ACTIVITY_SETS:
+        close_set, select = CLOSE_ACTIVITY_SETS[activity]
+        for key in new:
+            flt = f"_{parent.close.bind}_value eq {closed[key].id} and statecode eq 1"
+            acts = [a async for a in dv.get_all(close_set, select=select, filter=flt)]
+            again[key] = {k: v for k, v in (acts[-1] if acts else {}).items() if k in select and v is not None}
 
     async def set_state(key: str, statecode: int, statuscode: int) -> DataverseError | None:
         try:
@@ -348,20 +423,35 @@ async def _load_inside_closed(dv: DataverseClient, spec: ObjectSpec, parent: Obj
         except DataverseError as e:
             return e
 
+    async def close_again(key: str) -> DataverseError | None:
+        c = closed[key]
+        message = CLOSE_AGAIN.get((activity, c.statecode)) if activity else None
+        if message is None:
+            return await set_state(key, c.statecode, c.statuscode)
+        params = {"Status": c.statuscode, activity: {**(again.get(key) or {}),
+                                                     f"{parent.close.bind}@odata.bind": f"/{pref.entity_set}({c.id})"}}
+        try:
+            await dv.execute_action(message, params, idempotent=False)
+            return None
+        except DataverseError as e:
+            if await _state(dv, pref, c.id) == (c.statecode, c.statuscode):
+                return None  # it took effect; only its answer was lost
+            return e
+
     reopen = dict(zip(new, await asyncio.gather(*(set_state(k, 0, parent.close.reopen_status) for k in new))))
     for key, error in reopen.items():
         for i in new[key] if error else ():
-            outcomes[i] = loader.RowOutcome(rows[i]["key"], "rejected", error.code, f"its {parent.table} {key!r} is "
-                                            f"closed and could not be reopened to add it: {error.message}")
+            outcomes[i] = loader.RowOutcome(rows[i]["key"], "rejected", error.code, f"its {pref.logical_name} {key!r} "
+                                            f"is closed and could not be reopened to add it: {error.message}")
     members = [i for key, error in reopen.items() if not error for i in new[key]]
     try:
         for i, o in zip(members, await loader.upsert_rows(dv, ref, [rows[i] for i in members])):
             outcomes[i] = o
     finally:
         reopened = [key for key, error in reopen.items() if not error]
-        errors = await asyncio.gather(*(set_state(k, closed[k].statecode, closed[k].statuscode) for k in reopened))
-    return [_warning(spec, rows[new[key][0]], e.code, f"its {parent.table} {key!r} was reopened to add this row and "
-                                                      f"could not be closed again: {e.message}; it is open")
+        errors = await asyncio.gather(*(close_again(k) for k in reopened))
+    return [_warning(spec, rows[new[key][0]], e.code, f"its {pref.logical_name} {key!r} was reopened to add this row "
+                                                      f"and could not be closed again: {e.message}; it is open")
             for key, e in zip(reopened, errors) if e]
 
 

@@ -372,44 +372,45 @@ async def rollback_documents(payload: dict) -> dict:
                 await _delete_file(sp, order, o, started, doc)
 
         await asyncio.gather(*(one(o) for o in items))
-        locations = loader.TableRef("sharepointdocumentlocation", "sharepointdocumentlocations", "wtc_sourceid")
+        key = spec.key_column  # the source's key column keys its locations (shared/steps/documents.py)
+        locations = loader.TableRef("sharepointdocumentlocation", "sharepointdocumentlocations", key)
         mine = [r async for r in dv.get_all(locations.entity_set, select=[
-            "sharepointdocumentlocationid", "wtc_sourceid", "relativeurl", "createdon"],
-            filter=f"startswith(wtc_sourceid,'{encode_key('folder:')}')" + (f" and createdon ge {started}" if started
+            "sharepointdocumentlocationid", key, "relativeurl", "createdon"],
+            filter=f"startswith({key},'{encode_key('folder:')}')" + (f" and createdon ge {started}" if started
                                                                               else ""))]
         for r in mine:  # folder:<table>:<record key>
-            r["wtc_sourceid"] = decode_key(r["wtc_sourceid"])
-        tables = sorted({r["wtc_sourceid"].split(":")[1] for r in mine})
+            r[key] = decode_key(r[key])
+        tables = sorted({r[key].split(":")[1] for r in mine})
         layout = docs_mod._layout(tables, drives, default)
         gone_folders: list[str] = []
         for r in mine:
-            lib = layout[r["wtc_sourceid"].split(":")[1]]
+            lib = layout[r[key].split(":")[1]]
             path = "/".join(p for p in (lib.prefix, r["relativeurl"]) if p)
             folder = await sp.get_item_by_path(lib.drive["id"], path)
             if folder is not None and (folder.raw.get("folder") or {}).get("childCount"):
-                doc["failed"].append({"table": "sharepointdocumentlocation", "key": r["wtc_sourceid"],
+                doc["failed"].append({"table": "sharepointdocumentlocation", "key": r[key],
                                       "reason": f"the SharePoint folder {path} still holds files the run did not "
                                                 "upload; folder and location kept"})
                 continue
             if folder is not None:
                 await sp.request("DELETE", f"/drives/{lib.drive['id']}/items/{folder.id}", ok=(404,))
                 doc["folders_deleted"] += 1
-            gone_folders.append(r["wtc_sourceid"])
+            gone_folders.append(r[key])
         await delete_keys(dv, locations, gone_folders, doc)
         # library locations (the default library's holds the table ones), then the site row: the run's, once
         # nothing hangs below them
         for prefix, ref in (("library:", locations),
-                            ("site:", loader.TableRef("sharepointsite", "sharepointsites", "wtc_sourceid"))):
+                            ("site:", loader.TableRef("sharepointsite", "sharepointsites", key))):
             pid = f"{ref.logical_name}id"
             tried: set[str] = set()  # a row whose delete failed is not tried again
             while True:
-                rows = [r async for r in dv.get_all(ref.entity_set, select=[pid, "wtc_sourceid"],
-                                                    filter=f"startswith(wtc_sourceid,'{encode_key(prefix)}')"
+                rows = [r async for r in dv.get_all(ref.entity_set, select=[pid, key],
+                                                    filter=f"startswith({key},'{encode_key(prefix)}')"
                                                     + (f" and createdon ge {started}" if started else ""))]
-                empty = [decode_key(r["wtc_sourceid"]) for r in rows
+                empty = [decode_key(r[key]) for r in rows
                          if not await _exists(dv, "sharepointdocumentlocations", "sharepointdocumentlocationid",
                                               f"_parentsiteorlocation_value eq {r[pid]}")
-                         and decode_key(r["wtc_sourceid"]) not in tried]
+                         and decode_key(r[key]) not in tried]
                 if not empty:
                     break
                 tried.update(empty)
@@ -527,7 +528,8 @@ async def rollback_schema(payload: dict) -> dict:
             if table not in catalogue_mod.ID_KEYED:
                 add(table, spec.key_column, f"{spec.key_column}_key")
     for table in ("pricelevel", "sharepointsite", "sharepointdocumentlocation"):
-        add(table, "wtc_sourceid", "wtc_sourceid_key")
+        for key in sorted({s.key_column for s in specs.values() if s.table}):  # the source's key column
+            add(table, key, f"{key}_key")
     custom = {s.custom_table[0].lower() for s in specs.values() if s.custom_table}
     async with dataverse(run) as dv:
         for table, cols in columns.items():

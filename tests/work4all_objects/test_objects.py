@@ -200,21 +200,25 @@ def test_belege_become_quotes_invoices_and_supplier_notes_with_their_lines(migra
     quotes = migrated.by_key("quotes", "quoteid,name,quotenumber,w4a_net,w4a_gross,_customerid_value,"
                                        "_opportunityid_value")
     invoices = migrated.by_key("invoices", "invoiceid,name,invoicenumber,w4a_gross,_customerid_value")
+    won = migrated.by_key("opportunities", "name,w4a_gross,statecode")  # Rechnungen, by default
     accounts = {a["accountid"]: a["w4a_sourceid"] for a in migrated.rows("accounts", "accountid,w4a_sourceid")}
     notes = migrated.rows("annotations", "subject,notetext,_objectid_value")
     no_lines = set(dirt["belege_without_positionen"])
     rejects = {(r["object"], r["source_id"]): r for r in migrated.problems("rejects")}
     for s in migrated.source("Belege"):
-        kind = s["Belegart"]
+        kind, key = s["Belegart"], f"beleg-{s['Code']}"  # Belege keys: beleg-<Code>
         if s["Code"] in no_lines:  # reported, not loaded half
-            assert s["Code"] not in quotes and s["Code"] not in invoices
+            assert key not in quotes and key not in invoices and key not in won
             assert rejects[("beleg", s["Code"])]["code"] == "no_lines"
         elif kind in ("Angebot", "Auftrag"):
-            q = quotes[s["Code"]]
+            q = quotes[key]
             assert (q["quotenumber"], q["w4a_gross"]) == (s["Nummer"], money(s["Brutto"]))
             assert accounts[q["_customerid_value"]] == f"kunde-{s['KundenCode']}"
-        elif kind in ("Rechnung", "Gutschrift"):
-            i = invoices[s["Code"]]
+        elif kind == "Rechnung":  # a won opportunity (tests/work4all_objects/test_invoices_as_opportunities.py)
+            o = won[key]
+            assert (o["name"], o["w4a_gross"], o["statecode"]) == (f"Rechnung {s['Nummer']}", money(s["Brutto"]), 1)
+        elif kind == "Gutschrift":
+            i = invoices[key]
             assert (i["invoicenumber"], i["w4a_gross"]) == (s["Nummer"], money(s["Brutto"]))
         else:
             note = [n for n in notes if n["subject"] == f"Kostenbeleg {s['Nummer']}"]
@@ -229,13 +233,14 @@ def test_belege_become_quotes_invoices_and_supplier_notes_with_their_lines(migra
         if s["Code"] not in lines:
             continue
         line = lines[s["Code"]]
-        assert quote_ids[line["_quoteid_value"]] == s["BelegCode"]
+        assert quote_ids[line["_quoteid_value"]] == f"beleg-{s['BelegCode']}"
         assert line["quantity"] == money(s["Menge"]) and line["priceperunit"] == money(s["Einzelpreis"])
         if line["_productid_value"]:  # a published product on a quote line
             assert products[line["_productid_value"]] == s["ArtikelCode"]
             with_product += 1
     assert with_product
-    assert migrated.rows("invoicedetails", "invoicedetailid")
+    assert migrated.rows("invoicedetails", "invoicedetailid") and migrated.rows("opportunityproducts",
+                                                                                 "opportunityproductid")
     costs = {s["Code"] for s in migrated.source("Belege") if s["Belegart"] == "Kostenbeleg"}
     cost_lines = [s for s in migrated.source("Belegpositionen") if s["BelegCode"] in costs]
     line_notes = {n["subject"]: n for n in notes if ", Position " in (n["subject"] or "")}
@@ -247,6 +252,7 @@ def test_belege_become_quotes_invoices_and_supplier_notes_with_their_lines(migra
 def test_open_items_reconciled_before_load(migrated, dirt):
     items = migrated.by_key("w4a_openitems", "w4a_name,w4a_amount,w4a_paid,w4a_openamount,w4a_reconciliation,"
                                               "_w4a_accountid_value")
+    items = {k.removeprefix("posten-"): v for k, v in items.items()}  # keyed posten-<Code>
     for code, expected in dirt["open_amounts"].items():
         assert Decimal(str(items[code]["w4a_openamount"])) == Decimal(expected), code
     for s in migrated.source("OffenePosten"):
@@ -325,10 +331,11 @@ def test_unknown_mitarbeiter_go_to_the_owner_queue(migrated, dirt):
 
 
 def test_beleg_pdfs_go_to_sharepoint_beside_their_record(migrated, dirt):
-    folders = migrated.rows("sharepointdocumentlocations", "name,relativeurl,_regardingobjectid_value,wtc_sourceid")
+    folders = migrated.rows("sharepointdocumentlocations", "name,relativeurl,_regardingobjectid_value,w4a_sourceid")
     regarding = {f["_regardingobjectid_value"] for f in folders if f["_regardingobjectid_value"]}
-    quotes = migrated.by_key("quotes", "quoteid")
-    invoices = migrated.by_key("invoices", "invoiceid")
+    quotes = {k.removeprefix("beleg-"): v for k, v in migrated.by_key("quotes", "quoteid").items()}
+    invoices = {k.removeprefix("beleg-"): v for k, v in migrated.by_key("invoices", "invoiceid").items()}
+    won = {k.removeprefix("beleg-"): v for k, v in migrated.by_key("opportunities", "opportunityid").items()}
     rejects = {r["source_id"].removeprefix("pdf-"): r for r in migrated.problems("rejects") if r["object"] == "beleg_pdf"}
     missing = set(dirt["missing_pdf"])
     copied = 0
@@ -342,5 +349,8 @@ def test_beleg_pdfs_go_to_sharepoint_beside_their_record(migrated, dirt):
             copied += 1
         elif s["Code"] in invoices:
             assert invoices[s["Code"]]["invoiceid"] in regarding
+            copied += 1
+        elif s["Code"] in won:  # a Rechnung's PDF beside its won opportunity
+            assert won[s["Code"]]["opportunityid"] in regarding
             copied += 1
     assert copied and migrated.objects()["beleg_pdf"]["loaded"] >= copied

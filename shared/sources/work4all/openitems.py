@@ -157,3 +157,20 @@ def reconciliation(items: Iterable[dict], config: dict) -> list[dict]:
                         "Zahlungen": " ".join(config.get("codes", {}).get(code, [])), "status": "orphan_payment", "reason": "Zahlungen name this OffenerPostenCode, which is not in "
                                                               "OffenePosten: not counted anywhere"})
     return out
+
+
+def receivable(src: dict, body: dict, warn, s) -> dict:
+    """An open item as an open opportunity of the customer's account (the map setting ``open_items_as:
+    receivable``): named after its invoice, estimated value = the open amount (the amount when Zahlungen are
+    absent), estimated close date = the due date, the w4a_ amounts as on w4a_openitem; left open."""
+    account = body.pop("w4a_accountid@odata.bind", None)
+    number = body.pop("w4a_name", None) or src.get("Rechnungsnummer") or f"OP {src.get('Code')}"
+    body["name"] = s.fit(f"Offener Posten {number}", 300, "Rechnungsnummer", warn)
+    if account:
+        body["parentaccountid@odata.bind"] = body["customerid_account@odata.bind"] = account
+    value = body.get("w4a_openamount", body.get("w4a_amount"))
+    if value is not None:
+        body["estimatedvalue"] = value
+    if body.get("w4a_duedate"):
+        body["estimatedclosedate"] = body["w4a_duedate"]
+    return body

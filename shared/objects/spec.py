@@ -153,6 +153,9 @@ class ObjectSpec:
     price_lists: bool = False
     #: lines for the report: what the object does not carry and why
     notes: tuple[str, ...] = ()
+    #: the object whose source records these rows are too (an index read from its file, the documents of its
+    #: rows): reported per object, but not counted again in the run's totals
+    counted_in: str | None = None
     #: a custom table the engine creates (schema name, display name, plural) before loading
     custom_table: tuple[str, str, str] | None = None
     #: extra per-row mapping for what a field map cannot say: (source row, body, warn(code, field,

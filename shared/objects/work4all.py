@@ -538,6 +538,7 @@ def _line_index(rows: list[dict]) -> tuple[dict, list]:
 
 BELEGPOSITION_INDEX = ObjectSpec(
     name="belegposition_index",
+    counted_in="belegposition",
     source=SOURCE,
     file="Belegpositionen",
     pipeline="config",
@@ -565,6 +566,7 @@ def _belegart_index(rows: list[dict]) -> tuple[dict, list]:
 
 BELEGART_INDEX = ObjectSpec(
     name="belegart_index",
+    counted_in="beleg",
     source=SOURCE,
     file="Belege",
     pipeline="config",
@@ -685,6 +687,7 @@ def _pdf_shape(src: dict, body: dict, warn, s) -> dict:
 
 BELEG_PDF = ObjectSpec(
     name="beleg_pdf",
+    counted_in="beleg",
     source=SOURCE,
     file="Belege",
     table="sharepointdocumentlocation",

@@ -59,7 +59,8 @@ def render_summary(ctx: dict[str, Any]) -> str:
               "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"]
     for o in ctx["objects"]:
         lines.append("| " + " | ".join(_cell(x) for x in (
-            o["object"], o.get("table") or "", _n(o.get("source")), _n(o.get("loaded")), _n(o.get("rejected")),
+            o["object"] + (f" (records of {o['counted_in']}: not in the total)" if o.get("counted_in") else ""),
+            o.get("table") or "", _n(o.get("source")), _n(o.get("loaded")), _n(o.get("rejected")),
             _n(o.get("queued")), _n(o.get("warnings")), _n(o.get("verified")), _n(o.get("mismatched")),
             o.get("status"))) + " |")
     lines.append("| **total** | | " + " | ".join(f"**{_n(t.get(k))}**" for k in (

@@ -77,8 +77,11 @@ async def final_report(payload: dict) -> dict:
     rows = [{"object": r["object"], "table": r["table"], "status": "reconciled" if r["balanced"] else "unbalanced",
              **{k: r.get(k, 0) for k in COUNTS},
              **{k: verified[r["object"]].get(k, 0) for k in VERIFY_COUNTS if r["object"] in verified},
+             **({"counted_in": specs[r["object"]].counted_in} if specs[r["object"]].counted_in else {}),
              **({"notes": list(notes[r["object"]])} if notes[r["object"]] else {})}
             for r in reports]
+    # each source record once: an index or the documents of another object's rows are not counted again
+    counted = [r for r in reports if not specs[r["object"]].counted_in]
     rows += [{"object": n, "table": ", ".join(specs[n].tables) or None, "status": "not done"}
              for n in payload.get("objects", []) if n not in done]
     rows += [{"object": n, "table": ", ".join(specs[n].tables) or None, "status": "skipped", "reason": why}
@@ -107,7 +110,7 @@ async def final_report(payload: dict) -> dict:
         "inputs": _inputs(st, [specs[n] for n in payload.get("objects", [])]),
         "discovery": discovery.get("found", []),
         "objects": rows,
-        "totals": {**{k: sum(r.get(k, 0) for r in reports) for k in COUNTS},
+        "totals": {**{k: sum(r.get(k, 0) for r in counted) for k in COUNTS},
                    **{k: sum(v.get(k, 0) for v in verified.values()) for k in VERIFY_COUNTS}},
         "owner_queue": len(queue),
         "files": files + list(PAGES),

@@ -90,6 +90,12 @@ def test_every_object_reconciles_in_berlin_time(migrated, dirt):
                         ("telefonnotiz", "Telefonnotizen"), ("besuchsbericht", "Besuchsberichte"),
                         ("aufgabe", "Aufgaben")]:
         assert objects[name]["source"] == dirt["counts"][table], name
+    # each record of the export counted once in the run's totals (indexes and PDFs of Belege are not again)
+    assert report["totals"]["source"] == sum(dirt["counts"].values())
+    assert report["totals"]["source"] == (report["totals"]["loaded"] + report["totals"]["rejected"]
+                                          + report["totals"]["queued"])
+    assert {o["object"]: o.get("counted_in") for o in report["objects"] if o.get("counted_in")} == {
+        "belegposition_index": "belegposition", "belegart_index": "beleg", "beleg_pdf": "beleg"}
 
 
 def test_umlauts_and_sharp_s_survive_the_windows_1252_export(migrated):

@@ -1,4 +1,4 @@
-"""``python -m emulators.work4all --host 127.0.0.1 --port 8446 [--tls] [--seed 1 --scale 1 | --export DIR]``
+"""``python -m emulators.work4all --host 127.0.0.1 --port 8446 [--tls] [--seed 1 --scale 1] [--mandant 1]``
 
 Serves the token endpoint (``/connect/token``) and the GraphQL API (``/graphql``) on one origin, over
 the sample tenant ``emulators.sample_work4all.records(seed, scale)`` (the same data ``python -m

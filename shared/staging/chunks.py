@@ -31,7 +31,9 @@ from .base import Staging, StagingIntegrityError, join, validate_name
 MANIFEST_NAME = "manifest.json"
 PART_TEMPLATE = "part-{:05d}.jsonl.gz"
 _PART_RE = re.compile(r"part-(\d{5,})\.jsonl\.gz$")
-GZIP_LEVEL = 6
+#: gzip level 1: chunks are short-lived staging (deleted with the run), read and written once or twice;
+#: level 1 compresses JSON Lines about 3x faster than 6 for about 15 % more bytes (bench/extract_transform.py)
+GZIP_LEVEL = 1
 # What a damaged gzip stream raises (bad header or CRC, truncation, bad deflate data).
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
@@ -58,13 +60,13 @@ def manifest_name(prefix: str) -> str:
 
 
 def encode_chunk(records: Iterable[dict[str, Any]]) -> bytes:
-    """Gzip JSON Lines bytes for ``records``; identical input gives identical bytes."""
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=GZIP_LEVEL, mtime=0) as gz:
-        for record in records:
-            gz.write(codec.dumps_bytes(record))
-            gz.write(b"\n")
-    return buf.getvalue()
+    """Gzip JSON Lines bytes for ``records``; identical input gives identical bytes (one gzip member,
+    no file name, mtime 0)."""
+    dumps = codec.dumps_bytes
+    lines = [dumps(record) for record in records]
+    if lines:
+        lines.append(b"")  # every line ends with a newline
+    return gzip.compress(b"\n".join(lines), compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def write_chunks(
@@ -137,12 +139,13 @@ def _integrity(staging: Staging, name: str, message: str) -> StagingIntegrityErr
 
 
 def _parse_lines(staging: Staging, name: str, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    loads = codec.loads
     for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
         try:
-            yield codec.loads(line)
+            yield loads(line)
         except ValueError as exc:
+            if not line.strip():
+                continue
             raise _integrity(staging, name, f"line {lineno} is not valid JSON: {exc}") from exc
 
 

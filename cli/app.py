@@ -578,15 +578,24 @@ def add_rollback_parser(sub) -> None:
 def configure_logging(verbose: bool) -> None:
     """Warnings on the console; INFO with -v. The telemetry events (one ``reconciliation`` record per object,
     the custom events of shared.telemetry) are INFO records of loggers set to INFO for Application Insights:
-    without -v the console handler drops them, so the reconciliation table is not preceded by a line per object."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MaskingFilter())
-        # a step's permanent failure is logged for telemetry; here the run's end prints it, once
-        handler.addFilter(lambda record: not hasattr(record, "failure_kind"))
-        if not verbose:
-            handler.addFilter(lambda record: record.levelno >= logging.WARNING)
+    without -v the console handler drops them, so the reconciliation table is not preceded by a line per object.
+
+    The filters go on the CLI's own console handler only (set up once per process), never on handlers
+    someone else installed: a program (or a test session) that calls ``main`` twice keeps its own logging."""
+    root = logging.getLogger()
+    console = next((h for h in root.handlers if getattr(h, "migration_cli", False)), None)
+    if console is None:
+        console = logging.StreamHandler()
+        console.migration_cli = True  # type: ignore[attr-defined]
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        if not root.handlers:  # a plain process: the console is the root's only handler
+            root.setLevel(logging.INFO if verbose else logging.WARNING)
+        root.addHandler(console)
+    console.filters.clear()
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    console.addFilter(MaskingFilter())
+    # a step's permanent failure is logged for telemetry; here the run's end prints it, once
+    console.addFilter(lambda record: not hasattr(record, "failure_kind"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -777,7 +777,7 @@ OFFENER_POSTEN = ObjectSpec(
            "(lossy: a receivable is not pipeline; keyed posten-<Code>): name 'Offener Posten <Rechnungsnummer>', "
            "estimated value = the open amount (the amount when Zahlungen are absent), estimated close date = the "
            "due date, left open, with the same w4a_ amount, paid, open amount, type and reconciliation columns; it "
-           "has no sales stage or probability. The custom table is still created (empty).",),
+           "has no sales stage or probability. The custom table w4a_openitem is then not created.",),
 )
 
 # --------------------------------------------------------------------------- activities

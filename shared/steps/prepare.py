@@ -4,7 +4,10 @@ placeholder rows, migration price lists, the currency map.
 The object is prepared as the approved column map says (``approved_spec``), so the custom columns the
 map accepted exist before any row loads. A new Picklist's options keep the values Dataverse already
 gives their labels (the source's custom fields may have created the column): prepare stages them in
-``objects/<name>/picklists.json``, where the transform reads the same values."""
+``objects/<name>/picklists.json``, where the transform reads the same values. An object whose map setting
+routes its rows away from its custom table (work4all ``open_items_as: receivable``) does not create that
+table (:func:`tables_in_use`): Sales Professional may use at most 15 custom tables (Dynamics 365 Licensing
+Guide)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from .. import objects as catalogue_mod
 from ..dataverse import loader, schema
 from ..dataverse.client import DataverseClient
 from ..errors import PermanentError
+from ..mapping.catalogue import settings_of
 from ..objects import ObjectSpec
 from ..staging import Staging
 from ..sources.work4all.prepare import PREPARE_HOOKS
@@ -36,15 +40,22 @@ async def prepare_object(payload: dict) -> dict:
     st = staging_for(run)
     require_approval(st, run)
     done: dict = {"object": spec.name, "prepared": True, "placeholders": []}
+    skipped = {spec.custom_table[0].lower()} - set(tables_in_use(st, spec)) if spec.custom_table else set()
+    tables = tuple(t for t in spec.tables if t not in skipped)
     async with dataverse(run) as dv:
-        await ensure_custom_table(dv, spec)
+        if skipped:
+            # the approved map's setting sends the rows elsewhere: no empty custom table (a Sales Professional
+            # environment allows 15 custom tables)
+            done["custom_table"] = "not needed"
+        else:
+            await ensure_custom_table(dv, spec)
         if spec.fallback_table and not await schema.table_exists(dv, spec.table):
             st.write_json(obj_path(spec, "target.json"), {"table": spec.fallback_table})
             done["table"] = spec.fallback_table
         else:
             await _stage_picklists(dv, st, spec)
         spec = effective_spec(st, approved_spec(st, spec))
-        await _ensure_table_keys(dv, spec)
+        await _ensure_table_keys(dv, spec, tables)
         for lk in spec.lookups:
             if lk.missing != "placeholder":
                 continue
@@ -67,6 +78,22 @@ async def prepare_object(payload: dict) -> dict:
         if hook:  # what an object needs beyond keys and columns (a unit group, price lists, a reconciliation)
             done.update(await hook(dv, st, run, spec))
     return done
+
+
+def tables_in_use(st: Staging, spec: ObjectSpec) -> tuple[str, ...]:
+    """The tables the object writes into as the approved map's settings say: an object whose shape hook
+    routes its rows (``Route`` on a ``_`` field) by a map setting whose choices are exactly the route's keys
+    (work4all ``open_items_as``: openitem -> w4a_openitem, receivable -> opportunity) writes only the chosen
+    table (the setting's first choice when the map leaves it out); every other object (work4all ``beleg``:
+    ``invoices_as`` picks the table of Rechnungen only), all of ``spec.tables``."""
+    if not (spec.route and spec.route.field.startswith("_")):
+        return spec.tables
+    mapping = approved_mapping(st, spec)
+    chosen = mapping.options if mapping else {}
+    for setting, choices in settings_of(spec.source, spec.name).items():
+        if choices and set(choices) == set(spec.route.tables):  # the setting picks every row's table
+            return (spec.route.tables[chosen.get(setting, choices[0])],)
+    return spec.tables
 
 
 async def _stage_picklists(dv: DataverseClient, st: Staging, spec: ObjectSpec) -> None:
@@ -103,8 +130,8 @@ def _refused(what: str, outcome: loader.RowOutcome) -> Exception:
         f"{message}; fix this in Dataverse (a required column, a plug-in, a privilege), then run again")
 
 
-async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec) -> None:
-    for table in spec.tables:
+async def _ensure_table_keys(dv: DataverseClient, spec: ObjectSpec, tables: tuple[str, ...] | None = None) -> None:
+    for table in spec.tables if tables is None else tables:
         if table in catalogue_mod.ID_KEYED:
             continue
         engine = [c for c in spec.columns if c.table in (None, table)]

@@ -24,7 +24,9 @@ chunk is a row the run created. The rollback, each step idempotent and resumable
 
 Staging, under the run's prefix: ``rollback/plan.json``, ``rollback/restore/<object>/<part>.json``,
 ``rollback/delete/<object>/<part>.json``, ``rollback/documents.json``, ``rollback/placeholders.json``,
-``rollback/schema.json``, ``rollback/report.json``, ``rollback/report.txt``.
+``rollback/schema.json``, ``rollback/report.json``, ``rollback/report.txt``; ``rollback/passes/<object>/<n>.json``
+(pass ``n``'s created and existing keys: a key a later pass stages again is one row, deleted, restored and
+counted once, with the earliest pass that had it).
 """
 
 from __future__ import annotations
@@ -144,17 +146,24 @@ async def rollback_restore(payload: dict) -> dict:
         st.write_json(out, doc)
         return _summary(doc)
     before = pst.read_json(before_name)
+    # a row an earlier pass created is deleted with that pass's part, not restored; a row an earlier pass
+    # also updated is put back to that pass's state here and counted once, with the earlier pass
+    made = _earlier(run, st, spec, n, "created") if n > 1 else set()
+    seen = _earlier(run, st, spec, n, "existing") if n > 1 else set()
     async with dataverse(run) as dv:
         for table, t in before["tables"].items():
-            if not t["existing"]:
+            mine = {k: v for k, v in t["existing"].items() if (table, k) not in made}
+            if not mine:
                 continue
-            now = await _current(dv, t, list(t["existing"].values()))
+            now = await _current(dv, t, list(mine.values()))
             results = await asyncio.gather(*(_restore_one(dv, spec, table, t, image, now.get(image["id"]),
                                                           before["captured"])
-                                             for key, image in t["existing"].items()))
-            for key, (status, reason) in zip(t["existing"], results):
+                                             for key, image in mine.items()))
+            for key, (status, reason) in zip(mine, results):
                 if status == "failed":
                     doc["failed"].append({"table": table, "key": key, "reason": reason})
+                elif (table, key) in seen:
+                    doc["earlier_pass"] = doc.get("earlier_pass", 0) + 1
                 else:
                     doc[status] += 1
     st.write_json(out, doc)
@@ -259,6 +268,34 @@ def _created(st: Staging, spec: ObjectSpec, part: str) -> dict[str, list[str]]:
     return out
 
 
+def _pass_keys(run, st: Staging, spec: ObjectSpec, n: int) -> dict[str, list[list[str]]]:
+    """Pass ``n``'s ``created`` and ``existing`` (table, key) pairs of one object, over all its load parts;
+    staged once (``rollback/passes/<object>/<n>.json``) so a pass's parts do not each read every part of
+    every earlier pass."""
+    name = f"rollback/passes/{spec.name}/{n}.json"
+    if st.exists(name):
+        return st.read_json(name)
+    pst = _pass_staging(run, n)
+    espec = effective_spec(pst, spec)
+    created: dict[tuple[str, str], None] = {}
+    existing: dict[tuple[str, str], None] = {}
+    for part in _parts(pst, spec):
+        for table, keys in _created(pst, espec, part).items():
+            created.update(dict.fromkeys((table, k) for k in keys))
+        if pst.exists(rb.before_name(spec.name, part)):
+            for table, t in pst.read_json(rb.before_name(spec.name, part))["tables"].items():
+                existing.update(dict.fromkeys((table, k) for k in t["existing"]))
+    doc = {"created": [list(k) for k in created], "existing": [list(k) for k in existing]}
+    st.write_json(name, doc)
+    return doc
+
+
+def _earlier(run, st: Staging, spec: ObjectSpec, n: int, kind: str) -> set[tuple[str, str]]:
+    """The (table, key) pairs an earlier pass than ``n`` created (``kind="created"``) or found existing
+    (``"existing"``): a key a delta pass sees again is one row, counted with the pass that first had it."""
+    return {(t, k) for m in range(1, n) for t, k in _pass_keys(run, st, spec, m)[kind]}
+
+
 async def rollback_delete(payload: dict) -> dict:
     """Delete the rows one load part created: detach what else points at them, then ``$batch`` DELETEs."""
     run = run_config(payload)
@@ -272,9 +309,12 @@ async def rollback_delete(payload: dict) -> dict:
     espec = effective_spec(pst, spec)
     doc: dict[str, Any] = {"object": spec.name, "part": payload["part"], "deleted": 0, "already_gone": 0, "detached": 0,
                            "failed": []}
+    # a key an earlier pass created is that pass's row (the same row, staged again by a delta pass): deleted
+    # once, by the earlier pass's part, and not reported "already gone" by this one
+    earlier = _earlier(run, st, spec, n, "created") if n > 1 else set()
     async with dataverse(run) as dv:
         for table, keys in _created(pst, espec, part).items():
-            await delete_keys(dv, rb.table_ref(espec, table), keys, doc)
+            await delete_keys(dv, rb.table_ref(espec, table), [k for k in keys if (table, k) not in earlier], doc)
     st.write_json(out, doc)
     return _summary(doc)
 
@@ -354,11 +394,15 @@ async def rollback_documents(payload: dict) -> dict:
         return _summary(st.read_json(out))
     started = _started(st)
     doc: dict[str, Any] = {"object": spec.name, "deleted": 0, "already_gone": 0, "files_deleted": 0,
-                           "folders_deleted": 0, "detached": 0, "failed": []}
-    items = [o for pst in (_pass_staging(run, n) for n in range(1, _passes(st) + 1)) for p in _parts(pst, spec)
-             if pst.exists(obj_path(spec, "load", f"{p}.json"))
-             for o in pst.read_json(obj_path(spec, "load", f"{p}.json"))["outcomes"]
-             if o["status"] in ("created", "unchanged") and o.get("id")]
+                           "folders_deleted": 0, "locations_deleted": 0, "sites_deleted": 0, "detached": 0,
+                           "failed": []}
+    # each file once: a delta pass stages the files it found again (``unchanged``, the same drive item);
+    # the first pass that had it says whether the run created it
+    items = list({o["id"]: o for o in reversed([
+        o for pst in (_pass_staging(run, n) for n in range(1, _passes(st) + 1)) for p in _parts(pst, spec)
+        if pst.exists(obj_path(spec, "load", f"{p}.json"))
+        for o in pst.read_json(obj_path(spec, "load", f"{p}.json"))["outcomes"]
+        if o["status"] in ("created", "unchanged") and o.get("id")])}.values())
     settings = docs_mod.GraphSettings.from_env(target=run.target)
     async with dataverse(run) as dv, docs_mod.graph_client(run, settings) as sp:
         site = await docs_mod._resolve_site(sp, settings.site_url)
@@ -396,7 +440,9 @@ async def rollback_documents(payload: dict) -> dict:
                 await sp.request("DELETE", f"/drives/{lib.drive['id']}/items/{folder.id}", ok=(404,))
                 doc["folders_deleted"] += 1
             gone_folders.append(r[key])
+        deleted = doc["deleted"]
         await delete_keys(dv, locations, gone_folders, doc)
+        doc["locations_deleted"] += doc["deleted"] - deleted
         # library locations (the default library's holds the table ones), then the site row: the run's, once
         # nothing hangs below them
         for prefix, ref in (("library:", locations),
@@ -414,7 +460,9 @@ async def rollback_documents(payload: dict) -> dict:
                 if not empty:
                     break
                 tried.update(empty)
+                deleted = doc["deleted"]
                 await delete_keys(dv, ref, empty, doc)
+                doc["sites_deleted" if prefix == "site:" else "locations_deleted"] += doc["deleted"] - deleted
         for lib in {lib.prefix: lib for lib in layout.values() if lib.prefix}.values():
             folder = await sp.get_item_by_path(lib.drive["id"], lib.prefix)
             if folder is not None and not (folder.raw.get("folder") or {}).get("childCount") and \
@@ -613,11 +661,14 @@ async def rollback_verify(payload: dict) -> dict:
         created[(n, part, name)] = _created(pst, effective_spec(pst, specs[name]), part)
     made = {(table, key) for by_table in created.values() for table, keys in by_table.items() for key in keys}
     images: dict[tuple[str, str], tuple[str, dict, dict]] = {}  # (table, id) -> (object, table doc, image)
+    checked: set[tuple[str, str]] = set()  # a key two passes created is one row: its residue counts once
     async with dataverse(run) as dv:
         for n, part, name in parts:
             pst = _pass_staging(run, n)
             spec = effective_spec(pst, specs[name])
             for table, keys in created[(n, part, name)].items():
+                keys = [k for k in keys if (table, k) not in checked]
+                checked.update((table, k) for k in keys)
                 if keys:
                     found[name]["residue"] += len(await loader.existing_ids(dv, rb.table_ref(spec, table),
                                                                             [encode_key(k) for k in keys]))
@@ -658,7 +709,8 @@ async def rollback_report(payload: dict) -> dict:
                 for kind in ("restore", "delete") if st.exists(f"rollback/{kind}/{name}/{p}.json")]
         if spec.load_activity != "load_chunk" and st.exists("rollback/documents.json"):
             docs.append(st.read_json("rollback/documents.json"))
-            row.update({k: docs[-1][k] for k in ("files_deleted", "folders_deleted")})
+            row.update({k: docs[-1].get(k, 0) for k in ("files_deleted", "folders_deleted", "locations_deleted",
+                                                        "sites_deleted")})
         for d in docs:
             for k in COUNTS:
                 row[k] += len(d[k]) if isinstance(d.get(k), list) else d.get(k, 0)
@@ -692,9 +744,12 @@ def report_text(report: dict) -> str:
                      f"{o['restored'] + o['already_restored']:>9} {o['detached']:>9} {o['failed']:>7} "
                      f"{o['residue'] + o['not_restored']:>8}")
     for o in report["objects"]:
-        if "files_deleted" in o:
-            lines.append(f"{o['object']}: {o['files_deleted']} SharePoint files and {o['folders_deleted']} folders "
-                         "deleted")
+        if "files_deleted" in o:  # the table's "deleted" is the Dataverse rows: locations + sites
+            lines.append(f"{o['object']}: deleted {o['files_deleted']} SharePoint files, {o['folders_deleted']} "
+                         f"SharePoint folders and {o['deleted']} Dataverse rows ({o.get('locations_deleted', 0)} "
+                         f"document locations, {o.get('sites_deleted', 0)} SharePoint site"
+                         f"{'' if o.get('sites_deleted', 0) == 1 else 's'}); "
+                         f"{o['already_gone']} already gone")
     t = report["totals"]
     if report["verified"]:
         lines.append(f"residue: {t['residue']} created rows still in Dataverse, {t['not_restored']} updated rows not "

@@ -32,7 +32,8 @@ def openitem_run(w4a_export, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def receivable_run(w4a_export, tmp_path_factory) -> dict:
-    return migrated_snapshot(w4a_export, tmp_path_factory.mktemp("w4a-receivable"), READS,
+    reads = {k: v for k, v in READS.items() if k != "w4a_openitems"}  # not created (test_open_items_table.py)
+    return migrated_snapshot(w4a_export, tmp_path_factory.mktemp("w4a-receivable"), reads,
                              settings={"offener_posten": {"open_items_as": "receivable"}}, run_id="w4a-op-receivable")
 
 
@@ -81,7 +82,6 @@ def test_by_default_open_items_are_w4a_openitem_rows_of_their_account(openitem_r
 
 def test_as_receivables_open_items_are_open_opportunities_of_their_account(receivable_run, w4a_export, dirt):
     rows = receivable_run["rows"]
-    assert rows["w4a_openitems"] == []  # the custom table stays empty
     opps = by_key(rows["opportunities"])
     accounts = {a["accountid"]: a["w4a_sourceid"] for a in rows["accounts"]}
     rejected = {r["source_id"] for r in receivable_run["rejects"] if r["object"] == "offener_posten"}

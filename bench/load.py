@@ -7,11 +7,16 @@ Starts ``python -m emulators.dataverse --profile realistic --time-scale X`` in a
 per scenario: fresh store, empty sliding windows) on a loopback port and loads accounts by alternate key
 (``wtc_sourceid``) with ``shared.dataverse.loader.upsert_rows`` (UpsertMultiple, the product's
 defaults: adaptive concurrency from ``x-ms-dop-hint``, Retry-After), with 1 application user and with
-``--users`` users. Same run: the same records (fewer: ``--baseline-records``) loaded by
-(a) one upsert request per record (``PATCH accounts(wtc_sourceid='..')``, plain httpx, 16 in flight,
-honouring Retry-After) and (b) Microsoft's ``PowerPlatform-Dataverse-Client`` used as its README shows
-(``client.records.upsert(table, [UpsertItem...])``, one call per ``--batch-size`` rows: it does not chunk
-by itself), when installed or with ``--with-sdk`` (installs it into ``out/bench/sdk-site``, not the venv).
+``--users`` users. Same run, baselines kept busy for as many whole windows as the loader (``--baseline-windows``,
+default ``--windows``; ``--baseline-time-scale``, default ``--time-scale``), both over TLS, each 429 retried
+after its Retry-After as Microsoft documents (learn.microsoft.com/power-apps/developer/data-platform/api-limits,
+"Retry operations"): (a) one upsert request per record (``PATCH accounts(wtc_sourceid='..')``, plain httpx,
+``--single-concurrency`` 16 in flight) and (b) Microsoft's ``PowerPlatform-Dataverse-Client`` as a user would
+use it at its best (``client.records.upsert(table, [UpsertItem...])``, one call per ``--batch-size`` rows: it
+does not chunk by itself; a thread pool of ``--sdk-threads`` 8, learn.microsoft.com/power-apps/developer/
+data-platform/send-parallel-requests), when installed or with ``--with-sdk`` (installs it into
+``out/bench/sdk-site``, not the venv). ``--only sdk`` runs (b) alone. The bench prints whether the emulator's
+Retry-After is Dataverse's whole seconds (time scale 1) or time-scaled decimals.
 
 The ceiling is ``emulators.dataverse.protection.ceiling(batch_size, kind)`` (per user, records/s in the
 long run) times the number of users. What is measured, honestly:
@@ -39,8 +44,8 @@ import json
 import math
 import os
 import platform
-import re
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -75,6 +80,11 @@ CHUNK = 5000  # rows per upsert_rows call (the staging chunk size: one load acti
 
 
 # ------------------------------------------------------------------------------------------ emulator
+
+
+def _verify(ca_file: str | None):
+    """httpx ``verify``: the emulator's test CA when it runs over TLS."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
 
 
 def _free_port() -> int:
@@ -127,7 +137,7 @@ class Emulator:
     def token(self, client_id: str, secret: str) -> str:
         r = httpx.post(self.token_url, data={"grant_type": "client_credentials", "client_id": client_id,
                                              "client_secret": secret, "scope": f"{self.base_url}/.default"},
-                       verify=self.ca_file or True, timeout=30)
+                       verify=_verify(self.ca_file), timeout=30)
         r.raise_for_status()
         return r.json()["access_token"]
 
@@ -313,50 +323,99 @@ def start(profile: str, time_scale: float, clients: list[tuple[str, str]], tls: 
 # ----------------------------------------------------------------------- baseline (a): one request per record
 
 
-async def run_single(em: Emulator, records: int, concurrency: int) -> Result:
+def retry_after_format(time_scale: float) -> str:
+    """What the emulator's ``Retry-After`` looks like at this time scale (the bench prints it).
+
+    Dataverse sends whole seconds (learn.microsoft.com/power-apps/developer/data-platform/api-limits,
+    "Retry operations": wait the number of seconds the ``Retry-After`` header gives); the emulator does
+    too at time scale 1, and a scaled decimal number of seconds otherwise
+    (``emulators.dataverse.protection.format_retry_after``)."""
+    if time_scale == 1.0:
+        return "whole seconds, as Dataverse sends it"
+    return (f"TIME-SCALED: decimal seconds x {time_scale:g} (e.g. '0.250'), not Dataverse's whole seconds; "
+            f"run with --time-scale 1 for whole seconds")
+
+
+def parse_retry_after(value: str | None, default: float) -> float:
+    """Seconds to wait from a ``Retry-After`` header (whole or, from the time-scaled emulator, decimal
+    seconds); ``default`` when absent or unreadable."""
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return seconds if math.isfinite(seconds) and seconds >= 0 else default
+
+
+def _sustained(res: "Result", timeline: list[tuple[float, int]], t0: float, t1: float, window_s: float,
+               windows: int) -> None:
+    res.records = sum(n for _, n in timeline)
+    res.seconds = t1 - t0
+    k = min(int((t1 - t0 + 1e-6) // window_s), windows) if windows else int((t1 - t0 + 1e-6) // window_s)
+    if k >= 1:
+        res.windows = _windows(timeline, t0, window_s, k)
+        res.sustained = sum(res.windows) / k
+        res.regime = f"sustained, {k} whole window{'s' if k > 1 else ''} of {window_s:g} s"
+    else:
+        res.regime = "burst (shorter than one window)"
+
+
+async def run_single(em: Emulator, *, concurrency: int, window_s: float, windows: int, distinct: int) -> Result:
+    """One ``PATCH accounts(wtc_sourceid='..')`` per record, kept busy for ``windows`` whole windows (as
+    long as the loader's measured windows) by ``concurrency`` asyncio workers over TLS, each 429 honoured
+    as Microsoft documents it: wait the ``Retry-After`` seconds, then send the same request again
+    (learn.microsoft.com/power-apps/developer/data-platform/api-limits, "Retry operations"). Workers
+    share the wait (Dataverse extends it for a caller that keeps sending). Keys repeat every
+    ``distinct`` records (the later passes update the same accounts)."""
     cid, secret = user_creds("single", 1)[0]
     token = em.token(cid, secret)
     ts = em_time_scale(em)
     c = ceiling(1, kind="single", time_scale=ts)
-    res = Result("(a) one request per record", 1, f"PATCH upsert per record, {concurrency} in flight",
-                 ceiling=c.records_per_s, binding=c.binding)
-    rows = make_rows(0, records)
-    queue = list(reversed(rows))
-    throttled = retries = failed = 0
+    res = Result("(a) one request per record", 1, f"PATCH upsert per record, {concurrency} in flight, retry on 429 "
+                 f"after Retry-After", ceiling=c.records_per_s, binding=c.binding)
+    timeline: list[tuple[float, int]] = []
+    retry_after_seen: list[str] = []
+    throttled = failed = 0
+    next_row = 0
     pause_until = 0.0
-    t0 = time.monotonic()
+    must_run = window_s * windows
     ecpu0 = em.cpu_seconds()
-    async with httpx.AsyncClient(base_url=f"{em.base_url}/api/data/v9.2/", verify=em.ca_file or True, timeout=60,
+    async with httpx.AsyncClient(base_url=f"{em.base_url}/api/data/v9.2/", verify=_verify(em.ca_file), timeout=60,
                                  limits=httpx.Limits(max_connections=concurrency),
                                  headers={"Authorization": f"Bearer {token}", "OData-Version": "4.0",
                                           "OData-MaxVersion": "4.0", "Accept": "application/json"}) as http:
+        t0 = time.monotonic()
+
         async def worker() -> None:
-            nonlocal throttled, retries, failed, pause_until
-            while queue:
-                row = queue.pop()
+            nonlocal throttled, failed, pause_until, next_row
+            while time.monotonic() - t0 < must_run:
+                row = make_rows(next_row, 1, distinct)[0]
+                next_row += 1
                 key = row["key"].replace("'", "''")
                 while True:
-                    wait = pause_until - time.monotonic()
-                    if wait > 0:
+                    while (wait := pause_until - time.monotonic()) > 0:  # re-read: other 429s may extend it
+                        if time.monotonic() + wait - t0 >= must_run:
+                            return  # the measured windows are over before the wait is
                         await asyncio.sleep(wait)
                     r = await http.patch(f"accounts(wtc_sourceid='{key}')", json={**row["body"], "wtc_sourceid": row["key"]})
                     if r.status_code == 429:
                         throttled += 1
-                        retries += 1
-                        pause_until = max(pause_until, time.monotonic() + float(r.headers.get("retry-after", "1")))
+                        header = r.headers.get("retry-after")
+                        if len(retry_after_seen) < 5:
+                            retry_after_seen.append(header or "")
+                        pause_until = max(pause_until, time.monotonic() + parse_retry_after(header, 1.0 * ts))
                         continue
                     if r.status_code >= 300:
                         failed += 1
+                    else:
+                        timeline.append((time.monotonic(), 1))
                     break
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    res.seconds = time.monotonic() - t0
+        t1 = max(time.monotonic(), t0 + must_run)  # workers stop early when a wait outlasts the windows
     res.emulator_cpu_s = em.cpu_seconds() - ecpu0
-    res.records, res.throttled, res.retries, res.rejected = records, throttled, retries, failed
-    window_s = LIMITS.window_s * ts
-    budget = LIMITS.requests
-    res.regime = ("burst (inside the first window's 6000-request allowance)" if records <= budget
-                  else f"{res.seconds / window_s:.1f} windows of {window_s:g} s from an empty window")
+    res.throttled, res.retries, res.rejected = throttled, throttled, failed
+    _sustained(res, timeline, t0, t1, window_s, windows)
+    res.extra = {"retry_after_sample": retry_after_seen, "tls": em.base_url.startswith("https")}
     return res
 
 
@@ -407,7 +466,24 @@ class _TokenCredential:
         return AccessTokenInfo(self._token, int(time.time()) + 3000)
 
 
-def run_sdk(em: Emulator, records: int, batch_size: int, probe_429: bool) -> Result:
+def run_sdk(em: Emulator, *, threads: int, batch_size: int, window_s: float, windows: int, distinct: int) -> Result:
+    """Microsoft's Python SDK at its best, as Microsoft's guidance describes a bulk client:
+
+    * a thread pool of ``threads`` (8-16: learn.microsoft.com/power-apps/developer/data-platform/send-parallel-requests
+      "Send parallel requests ... using multiple threads"; the SDK does not expose ``x-ms-dop-hint``),
+      one ``DataverseClient`` (one ``requests.Session``) per thread, over TLS;
+    * ``client.records.upsert("account", [UpsertItem...])``, one call per ``batch_size`` rows (as its
+      README shows; it does not chunk);
+    * each call in a retry loop: on the SDK's ``HttpError`` with ``status_code == 429`` sleep for the
+      Retry-After seconds and send it again (learn.microsoft.com/power-apps/developer/data-platform/api-limits,
+      "Retry operations"), and the other threads wait too: Dataverse extends the wait of a caller that
+      keeps sending (../shared/REFERENCE.md; Microsoft's advice: let Retry-After pace you). The SDK 1.1.0 parses Retry-After with ``int()``, so ``retry_after`` is ``None``
+      when the time-scaled emulator sends decimals: the loop then reads the header from the SDK's own
+      ``requests.Session`` (a response hook; counted in ``extra["retry_after_from_session"]``).
+
+    Kept busy for ``windows`` whole windows, like the loader."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from PowerPlatform.Dataverse.client import DataverseClient as SdkClient
     from PowerPlatform.Dataverse.core.errors import HttpError
     from PowerPlatform.Dataverse.models import UpsertItem
@@ -415,72 +491,114 @@ def run_sdk(em: Emulator, records: int, batch_size: int, probe_429: bool) -> Res
     os.environ["REQUESTS_CA_BUNDLE"] = em.ca_file or ""
     os.environ["SSL_CERT_FILE"] = em.ca_file or ""
     cid, secret = user_creds("sdk", 1)[0]
+    token = em.token(cid, secret)
     ts = em_time_scale(em)
     c = ceiling(batch_size, kind="multiple", time_scale=ts)
-    res = Result("(b) PowerPlatform-Dataverse-Client", 1, f"records.upsert, {batch_size} per call, sequential",
-                 ceiling=c.records_per_s, binding=c.binding)
-    rows = make_rows(0, records)
+    res = Result("(b) PowerPlatform-Dataverse-Client", 1, f"records.upsert, {batch_size} per call, {threads} threads, "
+                 f"retry on 429 after Retry-After", ceiling=c.records_per_s, binding=c.binding)
+    lock = threading.Lock()
+    timeline: list[tuple[float, int]] = []
+    counts = {"throttled": 0, "retry_after_from_sdk": 0, "retry_after_from_session": 0, "retry_after_missing": 0,
+              "failed_calls": 0}
+    errors: list[str] = []
+    retry_after_seen: list = []
+    next_chunk = [0]
+    pause_until = [0.0]  # shared by the threads: one 429 pauses them all for its Retry-After
+    must_run = window_s * windows
     ecpu0 = em.cpu_seconds()
-    with SdkClient(em.base_url, _TokenCredential(em.token(cid, secret))) as client:
-        t0 = time.monotonic()
-        for i in range(0, records, batch_size):
-            client.records.upsert("account", [UpsertItem(alternate_key={"wtc_sourceid": r["key"]}, record=r["body"])
-                                              for r in rows[i:i + batch_size]])
-        res.seconds = time.monotonic() - t0
-    res.records = records
-    res.emulator_cpu_s = em.cpu_seconds() - ecpu0
-    res.regime = "steady from the start (one request in flight never reaches the limits)"
-    if probe_429:
-        # What happens at the first 429: spend the user's execution-time budget with 8 threads of the
-        # SDK (as a user would parallelise it), then report how the SDK surfaces the 429.
-        from concurrent.futures import ThreadPoolExecutor
+    t0 = time.monotonic()
 
-        seen: dict = {}
-        stop = threading.Event()
-        base = 10_000_000
+    def worker(_: int) -> None:
+        last = {"retry-after": None}
 
-        def hammer(n: int) -> None:
-            with SdkClient(em.base_url, _TokenCredential(em.token(cid, secret))) as cl:
-                j = 0
-                while not stop.is_set():
-                    chunk = make_rows(base + (n * 1000 + j) * batch_size, batch_size)
-                    j += 1
+        def hook(resp, *args, **kwargs):  # the header as the server sent it
+            last["retry-after"] = resp.headers.get("Retry-After")
+
+        with SdkClient(em.base_url, _TokenCredential(token)) as cl:
+            cl._session.hooks["response"].append(hook)
+            while time.monotonic() - t0 < must_run:
+                with lock:
+                    start_row = next_chunk[0] * batch_size
+                    next_chunk[0] += 1
+                items = [UpsertItem(alternate_key={"wtc_sourceid": r["key"]}, record=r["body"])
+                         for r in make_rows(start_row, batch_size, distinct)]
+                while True:
+                    while (wait := pause_until[0] - time.monotonic()) > 0:  # re-read: other 429s may extend it
+                        if time.monotonic() + wait - t0 >= must_run:
+                            return  # the measured windows are over before the wait is
+                        time.sleep(wait)
                     try:
-                        cl.records.upsert("account", [UpsertItem(alternate_key={"wtc_sourceid": r["key"]},
-                                                                 record=r["body"]) for r in chunk])
+                        cl.records.upsert("account", items)
                     except HttpError as exc:
-                        if exc.status_code == 429 and not seen:
-                            seen.update(type=type(exc).__name__, status=exc.status_code,
-                                        code=exc.details.get("service_error_code"),
-                                        retry_after=exc.details.get("retry_after"),
-                                        is_transient=exc.is_transient, message=str(exc)[:160])
-                        stop.set()
-                    except Exception as exc:  # noqa: BLE001
-                        seen.setdefault("other", f"{type(exc).__name__}: {exc}"[:200])
-                        stop.set()
+                        if exc.status_code != 429:
+                            with lock:
+                                counts["failed_calls"] += 1
+                                if len(errors) < 3:
+                                    errors.append(f"{exc.status_code}: {str(exc)[:120]}")
+                            break
+                        sdk_value = exc.details.get("retry_after")
+                        header = last["retry-after"]
+                        with lock:
+                            counts["throttled"] += 1
+                            if len(retry_after_seen) < 5:
+                                retry_after_seen.append({"sdk_retry_after": sdk_value, "header": header})
+                            if sdk_value is not None:
+                                counts["retry_after_from_sdk"] += 1
+                            elif header is not None:
+                                counts["retry_after_from_session"] += 1
+                            else:
+                                counts["retry_after_missing"] += 1
+                        wait = float(sdk_value) if sdk_value is not None else parse_retry_after(header, 1.0 * ts)
+                        with lock:
+                            pause_until[0] = max(pause_until[0], time.monotonic() + wait)
+                        continue
+                    with lock:
+                        timeline.append((time.monotonic(), len(items)))
+                    break
 
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(hammer, range(8)))
-        seen["after_s"] = round(time.monotonic() - t0, 1)
-        res.extra["first_429"] = seen
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    t1 = max(time.monotonic(), t0 + must_run)  # threads stop early when a wait outlasts the windows
+    res.emulator_cpu_s = em.cpu_seconds() - ecpu0
+    res.throttled = res.retries = counts["throttled"]
+    res.rejected = counts["failed_calls"] * batch_size
+    _sustained(res, timeline, t0, t1, window_s, windows)
+    res.extra = {**counts, "retry_after_sample": retry_after_seen, "errors": errors,
+                 "tls": em.base_url.startswith("https")}
+    if counts["retry_after_from_session"]:
+        res.note = (f"the SDK gave retry_after=None for {counts['retry_after_from_session']} of {counts['throttled']} "
+                    f"429s (it parses Retry-After with int(); the time-scaled emulator sends decimals): the wait "
+                    f"was read from its requests.Session")
     return res
 
 
 # -------------------------------------------------------------------------------------------- output
 
 
-def fmt_table(results: list[Result]) -> str:
-    head = ["scenario", "users", "records", "seconds", "records/s", "ceiling rec/s", "ratio", "429s", "retries"]
+def fmt_table(results: list[Result], time_scale: float = 1.0) -> str:
+    head = ["scenario", "users", "time scale", "records", "seconds", "records/s", "real-time rec/s", "ceiling rec/s",
+            "ratio", "429s", "retries"]
     rows = []
     for r in results:
-        rows.append([r.scenario, str(r.users), f"{r.records:,}", f"{r.seconds:.1f}", f"{r.rate:,.0f}",
+        rts = r.extra.get("time_scale", time_scale)
+        rows.append([r.scenario, str(r.users), f"{rts:g}", f"{r.records:,}", f"{r.seconds:.1f}", f"{r.rate:,.0f}",
+                     f"{r.rate * rts:,.0f}",
                      f"{r.ceiling:,.0f}" if r.ceiling else "-", f"{r.ratio:.2f}" if r.ratio is not None else ("burst" if r.regime.startswith("burst") else "-"),
                      str(r.throttled), str(r.retries)])
     widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(head)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
     return "\n".join([line(head), sep, *(line(r) for r in rows)])
+
+
+def _print_baseline(r: Result, time_scale: float, loader_real: float | None) -> None:
+    real = r.rate * time_scale
+    vs_loader = f"; {real / loader_real:.2f} x the loader's {loader_real:,.0f} (1 user, real time)" if loader_real else ""
+    print(f"{r.scenario}: {r.records:,} records in {r.seconds:.1f} s at time scale {time_scale:g}; per window: "
+          f"{', '.join(f'{w:,.0f}' for w in r.windows)} records/s; {r.rate:,.0f} records/s = "
+          f"{r.ratio if r.ratio is not None else float('nan'):.2f} x its ceiling {r.ceiling or 0:,.0f} ({r.binding} limit); "
+          f"real-time equivalent {real:,.0f} records/s{vs_loader}; 429s {r.throttled}; {r.regime}; {r.note} {r.extra}",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -492,13 +610,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=500, help="rows per UpsertMultiple (product default 500)")
     p.add_argument("--windows", type=int, default=2,
                    help="keep the main load busy for this many whole windows (0: just --records)")
-    p.add_argument("--baseline-records", type=int, default=2000, help="records of the (a) and (b) baselines")
+    p.add_argument("--baseline-records", type=int, default=2000,
+                   help="distinct accounts of the (a) and (b) baselines (their keys repeat: they run for --windows)")
+    p.add_argument("--baseline-windows", type=int,
+                   help="whole windows the (a) and (b) baselines run for (default: --windows, at least 1)")
+    p.add_argument("--baseline-time-scale", type=float,
+                   help="time scale of the (a) and (b) baselines (default: --time-scale; 1 = whole-second Retry-After)")
     p.add_argument("--single-concurrency", type=int, default=16, help="requests in flight for baseline (a)")
+    p.add_argument("--sdk-threads", type=int, default=8, help="thread pool size for baseline (b) (8-16)")
+    p.add_argument("--loader-rate", type=float,
+                   help="real-time records/s of the loader (1 user) to compare the baselines with when the loader "
+                        "is not run (--only baselines)")
     p.add_argument("--with-sdk", action="store_true", help=f"install {SDK_PACKAGE} (into out/bench/sdk-site) if missing")
-    p.add_argument("--no-sdk-429", action="store_true", help="skip the SDK's first-429 probe")
     p.add_argument("--skip-capacity", action="store_true", help="skip the --profile off capacity run")
     p.add_argument("--capacity-records", type=int, default=100_000)
-    p.add_argument("--only", choices=["loader", "baselines"], help="run only part of the bench")
+    p.add_argument("--only", choices=["loader", "baselines", "sdk"],
+                   help="run only part of the bench (sdk: only baseline (b))")
     p.add_argument("--max-concurrency", type=int,
                    help="DataverseSettings.max_concurrency per user for the loader (default: the product's, 52)")
     p.add_argument("--json", help="also write the figures to this file")
@@ -519,11 +646,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Ceiling per user: UpsertMultiple x{a.batch_size}: {c1.records_per_s:,.0f} records/s ({c1.binding} limit binds; "
           f"{c1.parallelism:.1f} requests in flight needed; {per_window:,.0f} records per window); "
           f"one request per record: {cs.records_per_s:,.0f} records/s ({cs.binding} limit binds)")
+    print(f"Retry-After from the emulator: {retry_after_format(ts)}")
     print(flush=True)
 
     results: list[Result] = []
     capacity = None
-    if a.only != "baselines":
+    if a.only not in ("baselines", "sdk"):
         if not a.skip_capacity:
             users = user_creds("cap", a.users)
             with start("off", ts, users) as em:
@@ -548,26 +676,37 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r.first_n_seconds if r.first_n_seconds is not None else float('nan'):.1f} s; 429s {r.throttled}; "
                   f"CPU emulator {r.emulator_cpu_s:.0f} s, loader {r.loader_cpu_s:.0f} s; {r.extra}", flush=True)
     if a.only != "loader":
-        with start("realistic", ts, user_creds("single", 1)) as em:
-            r = asyncio.run(run_single(em, a.baseline_records, a.single_concurrency))
-        results.append(r)
-        print(f"{r.scenario}: {r.records:,} in {r.seconds:.1f} s = {r.rate:,.0f} records/s; {r.regime}", flush=True)
+        bts = a.baseline_time_scale or ts
+        bwindow = LIMITS.window_s * bts
+        bwindows = max(1, a.baseline_windows if a.baseline_windows is not None else a.windows)
+        loader_1 = next((r for r in results if r.scenario == "loader, 1 user"), None)
+        loader_real = loader_1.rate * ts if loader_1 is not None else a.loader_rate
+        print(f"baselines: time scale {bts:g} ({bwindows} x {bwindow:g} s windows = {bwindows * LIMITS.window_s:g} s "
+              f"real time), over TLS; Retry-After: {retry_after_format(bts)}", flush=True)
+        if a.only != "sdk":
+            with start("realistic", bts, user_creds("single", 1), tls=True) as em:
+                r = asyncio.run(run_single(em, concurrency=a.single_concurrency, window_s=bwindow, windows=bwindows,
+                                           distinct=a.baseline_records))
+            r.extra["time_scale"] = bts
+            results.append(r)
+            _print_baseline(r, bts, loader_real)
         ok, why = sdk_available(a.with_sdk)
         if ok:
-            with start("realistic", ts, user_creds("sdk", 1), tls=True) as em:
+            with start("realistic", bts, user_creds("sdk", 1), tls=True) as em:
                 try:
-                    r = run_sdk(em, a.baseline_records, a.batch_size, probe_429=not a.no_sdk_429)
+                    r = run_sdk(em, threads=a.sdk_threads, batch_size=a.batch_size, window_s=bwindow, windows=bwindows,
+                                distinct=a.baseline_records)
                 except Exception as exc:  # noqa: BLE001
                     r = Result("(b) PowerPlatform-Dataverse-Client", 1, "records.upsert", note=f"failed: {type(exc).__name__}: {exc}"[:300])
+            r.extra["time_scale"] = bts
             results.append(r)
-            print(f"{r.scenario}: {r.records:,} in {r.seconds:.1f} s = {r.rate:,.0f} records/s; {r.regime} {r.note} "
-                  f"{r.extra}", flush=True)
+            _print_baseline(r, bts, loader_real)
         else:
             results.append(Result("(b) PowerPlatform-Dataverse-Client", 1, "skipped", note=why))
             print(f"(b) skipped: {why}", flush=True)
 
     print()
-    print(fmt_table(results))
+    print(fmt_table(results, ts))
     print()
     for r in results:
         print(f"- {r.scenario}: {r.method}; records/s = {r.regime}" + (f"; {r.note}" if r.note else ""))

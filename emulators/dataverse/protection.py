@@ -168,6 +168,8 @@ def ceiling(batch_size: int = 1, *, kind: str = "multiple", time_scale: float = 
 
 
 def format_retry_after(seconds: float, time_scale: float) -> str:
+    # Dataverse sends whole seconds (learn.microsoft.com/power-apps/developer/data-platform/api-limits,
+    # "Retry operations"); decimals only when time-scaled (bench/load.py says which).
     if time_scale == 1.0:
         return str(max(1, math.ceil(seconds - 1e-9)))
     return f"{max(0.001, math.ceil(seconds * 1000 - 1e-6) / 1000):.3f}"

@@ -24,17 +24,58 @@ import hashlib
 import json
 from typing import Iterable, Literal
 
+import orjson
+
 Change = Literal["new", "changed", "unchanged"]
 
 #: the parts of a load row that reach Dataverse (``row``/``record`` only say where it came from)
 HASHED = ("table", "body", "close")
 
 
+_PLAIN = frozenset((str, int, bool, type(None)))
+_STR = frozenset((str,))
+
+
+def _orjson_same(value: object) -> bool:
+    """Whether orjson writes ``value`` byte for byte as ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` does: plain strings, integers, booleans, nulls, lists and dicts with string keys,
+    and floats whose ``repr`` has no exponent (both write the shortest round-trip digits; they differ in
+    exponent notation, ``1e+16`` / ``1e16``, and in NaN). Anything else (Decimal, datetime, subclasses,
+    non-string keys) goes through the standard library with ``default=str`` as before."""
+    t = type(value)
+    if t in _PLAIN:
+        return True
+    if t is dict or t is list or t is tuple:  # by the set of their items' types first (a body: str and None)
+        if t is dict:
+            if not set(map(type, value)) <= _STR:  # type: ignore[call-overload]
+                return False
+            value = value.values()  # type: ignore[attr-defined]
+        if set(map(type, value)) <= _PLAIN:  # type: ignore[call-overload]
+            return True
+        return all(_orjson_same(v) for v in value if type(v) not in _PLAIN)  # type: ignore[attr-defined]
+    if t is float:
+        return value == 0 or 1e-4 <= abs(value) < 1e16  # type: ignore[operator]
+    return False
+
+
+def _canonical(value: list) -> bytes:
+    if _orjson_same(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
+            pass
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8", "surrogatepass")
+
+
 def row_hash(row: dict) -> str:
-    """A short, stable content hash of what a load row sends (BLAKE2b-128 of canonical JSON)."""
-    canonical = json.dumps([row.get(k) for k in HASHED], sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, default=str)
-    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+    """A short, stable content hash of what a load row sends (BLAKE2b-128 of canonical JSON).
+
+    The canonical bytes are those of ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, default=str)``, written by orjson where it writes the same bytes (nearly every
+    row; about 10x faster), so a pass compares equal with the hashes an earlier pass kept
+    (``tests/perf/test_row_hash.py`` pins one)."""
+    return hashlib.blake2b(_canonical([row.get(k) for k in HASHED]), digest_size=16).hexdigest()
 
 
 def with_hash(row: dict) -> dict:

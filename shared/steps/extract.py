@@ -42,13 +42,15 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import IO, Callable, Iterator
 
+import orjson
+
 from .. import objects as catalogue_mod
 from ..errors import InputError
 from ..objects import Lookup, ObjectSpec
 from ..problems import Problem
 from ..run import RunConfig
 from ..sources import Source, open_source
-from ..sources.ids import id_fold, source_id
+from ..sources.ids import id_fold
 from ..sources.rows import Resumable
 from ..sources.worketc.values import FieldError, parse_datetime
 from ..staging import Staging, codec, write_chunks
@@ -115,11 +117,18 @@ class _Rows:
 
     def key(self, row: dict) -> str | None:
         """The row's key (parts joined by ``:``) after trimming its id fields; None when a part is empty."""
+        trimmed = self.trimmed
         for f in self.id_fields:
             raw = row.get(f)
             if raw is not None:
-                row[f] = clean = source_id(raw)
-                self.trimmed[f] += clean != raw
+                clean = raw.strip() or None  # source_id, inline: this runs for every id of every row
+                if clean != raw:
+                    row[f] = clean
+                    trimmed[f] += 1
+                elif f not in trimmed:
+                    trimmed[f] = 0  # (as before: a field seen is counted, trimmed or not)
+        if len(self.key_fields) == 1:
+            return row.get(self.key_fields[0])
         parts = [row.get(f) for f in self.key_fields]
         return ":".join(parts) if all(parts) else None
 
@@ -139,13 +148,13 @@ def _extract(run: RunConfig, spec: ObjectSpec, st: Staging) -> dict:
     source = open_source(run)
     first = source.rows(spec)
     with ExitStack() as stack:
-        spool = None if source.replayable else stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
+        spool = None if source.replayable else stack.enter_context(tempfile.TemporaryFile("w+b"))
         index = _index(_Rows(run, spec, source), first, spool)
         if spool is None:
             second: Iterator[dict] = source.rows(spec)
         else:
             spool.seek(0)
-            second = (json.loads(line) for line in spool)
+            second = (orjson.loads(line) for line in spool)
         rows = _Rows(run, spec, source)
         rejects: list[Problem] = []
         warnings: list[Problem] = []
@@ -233,21 +242,40 @@ def _connected(run: RunConfig, spec: ObjectSpec, st: Staging, source: Source) ->
     return of
 
 
-def _index(rows: _Rows, source_rows: Iterator[dict], spool: IO[str] | None) -> dict[str, _Kept]:
+def _spooled(row: dict) -> bytes:
+    """One row of the spool: orjson keeps the row's key order as ``json.dumps`` did (no sorting); what orjson
+    refuses (an integer beyond 64 bits) goes through the standard library."""
+    try:
+        return orjson.dumps(row) + b"\n"
+    except orjson.JSONEncodeError:
+        return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _fold(key: str) -> str:
+    """``id_fold``, with ASCII ids (nearly all) case-folded directly: NFKD changes no ASCII character and
+    none is combining, and an ASCII casefold is its lower()."""
+    return key.lower() if key.isascii() else id_fold(key)
+
+
+def _bucket_hash(fold: str) -> int:
+    return zlib.crc32(fold.encode("utf-8", "surrogatepass"))
+
+
+def _index(rows: _Rows, source_rows: Iterator[dict], spool: IO[bytes] | None) -> dict[str, _Kept]:
     """Pass 1: case-folded key -> the row that key keeps (spooling the rows when they cannot be read again)."""
     index: dict[str, _Kept] = {}
     for n, row in enumerate(source_rows, 1):
         if spool is not None:
-            spool.write(json.dumps(row, ensure_ascii=False) + "\n")
+            spool.write(_spooled(row))
         key = None if row.get("_error") else rows.key(row)
         if key is None:
             continue
         where = rows.where(row, n)
         raw, at = rows.modified(row)
         here = _Kept(key, where["file"], where["line"], where["record"], at, raw)
-        kept = index.setdefault(id_fold(key), here)
+        kept = index.setdefault(_fold(key), here)
         if kept.key == key and here.rank() > kept.rank():
-            index[id_fold(key)] = here
+            index[_fold(key)] = here
     return index
 
 
@@ -264,7 +292,7 @@ def _stage(rows: _Rows, source_rows: Iterator[dict], index: dict[str, _Kept], re
         for w in row.pop("_warnings", None) or ():
             warnings.append(Problem(spec.name, key, "extract", w["code"], w["message"], field=w["field"],
                                     value=w["value"], **where))
-        kept = index.get(id_fold(key)) if key is not None and not malformed else None
+        kept = index.get(_fold(key)) if key is not None and not malformed else None
         if malformed:
             problem = ("malformed_row", None, malformed)
         elif key is None:
@@ -420,7 +448,7 @@ def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dic
     chunks: list[dict] = []
     batch: list[dict] = []
     keys_buf = io.BytesIO()  # the staged keys, one JSON line per chunk, compressed as they come
-    keys = gzip.GzipFile(filename="", mode="wb", fileobj=keys_buf, mtime=0)
+    keys = gzip.GzipFile(filename="", mode="wb", fileobj=keys_buf, mtime=0, compresslevel=KEYS_GZIP_LEVEL)
     chunk_keys: list[list] = []
     staged = 0
     rejects: list[Problem] = []
@@ -460,7 +488,7 @@ def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dic
                 row[spec.key_field] = key
             raw, at = rows.modified(row)
             chunk_keys.append([key, where["record"], at.timestamp() if at else None, raw, where["file"],
-                               where["line"], part + len(chunks)])
+                               where["line"], part + len(chunks), _bucket_hash(_fold(key))])
             staged += 1
             batch.append(row)
             if len(batch) >= run.chunk_size:
@@ -484,8 +512,12 @@ def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dic
 
 #: chunks rewritten without their rejected duplicates per finishing call, at most (each is one chunk)
 FINISH_REWRITES = 200
-#: keys decided at once (one bucket): memory of the finishing call, about 250 bytes a key
-DEDUP_KEYS = 1_000_000
+#: keys decided at once (one bucket): memory of the finishing call, about 200 bytes a key (the fold, the
+#: spelling and a small tuple per key; the details of a kept row only where its key has duplicates)
+DEDUP_KEYS = 500_000
+#: gzip level of a slice's key spool (written once, read once per bucket): level 1 as the chunks
+#: (``shared.staging.chunks.GZIP_LEVEL``); level 9 cost more CPU than the rest of the spool
+KEYS_GZIP_LEVEL = 1
 
 
 def _dedup_bucket(spec: ObjectSpec, st: Staging, slices: list[dict], modified_field: str | None, bucket: int,
@@ -498,33 +530,56 @@ def _dedup_bucket(spec: ObjectSpec, st: Staging, slices: list[dict], modified_fi
     def staged_keys() -> Iterator[tuple]:  # one slice's keys in memory at a time, this bucket's only
         for k in range(len(slices)):
             with gzip.GzipFile(fileobj=io.BytesIO(st.read_bytes(_slice_name(spec, k, "keys.jsonl.gz")))) as lines:
-                for key, record, ts, raw, file, line, chunk in (e for part in lines for e in codec.loads(part)):
-                    fold = id_fold(key)
-                    if buckets == 1 or zlib.crc32(fold.encode("utf-8", "surrogatepass")) % buckets == bucket:
-                        yield fold, key, record, ts, raw, file, line, chunk
+                for part in lines:
+                    for e in codec.loads(part):
+                        # [key, record, ts, raw, file, line, chunk, bucket hash]; slices written before the
+                        # hash was spooled have 7 fields
+                        h = e[7] if len(e) > 7 else _bucket_hash(_fold(e[0]))
+                        if buckets == 1 or h % buckets == bucket:
+                            yield e
 
     def at(ts: float | None) -> datetime | None:
         return datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None
 
-    index: dict[str, _Kept] = {}
-    for fold, key, record, ts, raw, file, line, chunk in staged_keys():
-        here = _Kept(key, file, line, record, at(ts), raw)
-        kept = index.setdefault(fold, here)
-        if kept.key == key and here.rank() > kept.rank():
-            index[fold] = here
+    # pass 1, compact: fold -> (rank, spelling) of the row the key keeps so far; folds seen twice
+    index: dict[str, tuple] = {}
+    repeated: set[str] = set()
+    for e in staged_keys():
+        key, record, ts = e[0], e[1], e[2]
+        fold = _fold(key)
+        rank = (ts is not None, ts if ts is not None else 0.0, record)
+        kept = index.get(fold)
+        if kept is None:
+            index[fold] = (rank, key)
+            continue
+        repeated.add(fold)
+        if kept[1] == key and rank > kept[0]:
+            index[fold] = (rank, key)
+    # pass 2: the rows of repeated folds only; the kept row's details as it comes by, the others after
+    kept_rows: dict[str, _Kept] = {}
+    others: list[tuple] = []
+    for e in staged_keys():
+        key, record, ts, raw, file, line, chunk = e[:7]
+        fold = _fold(key)
+        if fold not in repeated:
+            continue
+        rank, spelling = index[fold]
+        if spelling == key and rank[2] == record:
+            kept_rows[fold] = _Kept(key, file, line, record, at(ts), raw)
+        else:
+            others.append((fold, key, record, ts, raw, file, line, chunk))
+    del index, repeated
     losers: dict[int, list[int]] = {}
     problems: list[dict] = []
     single = "+" not in spec.key_field
-    for fold, key, record, ts, raw, file, line, chunk in staged_keys():
-        kept = index[fold]
-        if kept.key == key and kept.record == record:
-            continue
+    for fold, key, record, ts, raw, file, line, chunk in others:
+        kept = kept_rows[fold]
         if kept.key != key:
             code, message = "case_collision", (
                 f"{spec.key_field} {key!r} differs only in case or accents from {kept.key!r} ({kept.where()}), and "
                 "Dataverse keys do not tell them apart: this row was not migrated; give one of them another id in "
                 "the source")
-        elif kept.record != record:
+        else:
             code, message = "duplicate_key", _duplicate_message(rows, key, kept, raw, at(ts))
         losers.setdefault(chunk, []).append(record)
         problems.append(Problem(spec.name, key, "extract", code, message, field=spec.key_field,

@@ -41,7 +41,6 @@ async def prepare_object(payload: dict) -> dict:
     require_approval(st, run)
     done: dict = {"object": spec.name, "prepared": True, "placeholders": []}
     skipped = {spec.custom_table[0].lower()} - set(tables_in_use(st, spec)) if spec.custom_table else set()
-    tables = tuple(t for t in spec.tables if t not in skipped)
     async with dataverse(run) as dv:
         if skipped:
             # the approved map's setting sends the rows elsewhere: no empty custom table (a Sales Professional
@@ -54,8 +53,8 @@ async def prepare_object(payload: dict) -> dict:
             done["table"] = spec.fallback_table
         else:
             await _stage_picklists(dv, st, spec)
-        spec = effective_spec(st, approved_spec(st, spec))
-        await _ensure_table_keys(dv, spec, tables)
+        spec = effective_spec(st, approved_spec(st, spec))  # the fallback table, when it took the rows
+        await _ensure_table_keys(dv, spec, tuple(t for t in spec.tables if t not in skipped))
         for lk in spec.lookups:
             if lk.missing != "placeholder":
                 continue

@@ -122,6 +122,18 @@ def parse_datetime(
     zone = _zone(tz) if isinstance(tz, str) else tz
     raw = value.strip()
     dt: datetime | None = None
+    if len(raw) == 16 and raw[2] == "/" and raw[5] == "/" and raw[10] == " " and raw[13] == ":" and raw.isascii():
+        # fast path for the usual export layout dd/mm/yyyy HH:MM (in the run's order); anything it does
+        # not accept (a bad month, day or time) goes the general way below, which says what is wrong
+        parts = (raw[0:2], raw[3:5], raw[6:10], raw[11:13], raw[14:16])
+        if "".join(parts).isdigit():
+            a, b, year, hour, minute = map(int, parts)
+            day, month = (a, b) if o == "DMY" else (b, a)
+            if 1 <= month <= 12 and hour < 24 and minute < 60:
+                try:
+                    return datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(timezone.utc)
+                except ValueError:
+                    pass
     if re.match(r"^\d{4}-\d{2}-\d{2}", raw):
         try:
             dt = datetime.fromisoformat(raw)

@@ -32,7 +32,6 @@ from .dataverse.client import DataverseClient
 from .dataverse.keys import encode_key, in_filter
 
 IN_CHUNK = 200  # values per In(...) query
-ANNOTATIONS = 'odata.include-annotations="*"'
 LOGICAL = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 NAV = "@Microsoft.Dynamics.CRM.associatednavigationproperty"
 
@@ -65,19 +64,8 @@ def table_ref(spec, table: str) -> loader.TableRef:
 async def read_records(dv: DataverseClient, entity_set: str, flt: str, select: Iterable[str] | None = None
                        ) -> AsyncIterator[dict]:
     """Every record of a query with its lookups annotated (table, navigation property)."""
-    params: dict[str, Any] = {"$filter": flt}
-    if select:
-        params["$select"] = ",".join(select)
-    headers = {"Prefer": f"odata.maxpagesize=5000,{ANNOTATIONS}"}
-    url: str | None = entity_set
-    first = True
-    while url:
-        resp = await dv.request("GET", url, params=params if first else None, headers=headers)
-        first = False
-        data = resp.json()
-        for rec in data.get("value", []):
-            yield rec
-        url = data.get("@odata.nextLink")
+    async for rec in dv.get_all(entity_set, select, flt, annotations="*"):
+        yield rec
 
 
 def _written(rows: list[dict], key_column: str) -> tuple[list[str], list[str]]:

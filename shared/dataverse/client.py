@@ -679,8 +679,11 @@ class DataverseClient:
         page_size: int = 5000,
         *,
         params: Mapping[str, Any] | None = None,
+        annotations: str | None = None,
     ) -> AsyncIterator[dict]:
-        """Every record of a query, following ``@odata.nextLink`` (``Prefer: odata.maxpagesize``)."""
+        """Every record of a query, following ``@odata.nextLink`` (``Prefer: odata.maxpagesize``); with
+        ``annotations`` (e.g. ``"*"``), also ``odata.include-annotations`` (lookups' tables and navigation
+        properties)."""
         q: dict[str, Any] = {}
         if select:
             q["$select"] = select if isinstance(select, str) else ",".join(select)
@@ -688,7 +691,10 @@ class DataverseClient:
             q["$filter"] = filter
         if params:
             q.update(params)
-        headers = {"Prefer": f"odata.maxpagesize={page_size}"}
+        prefer = f"odata.maxpagesize={page_size}"
+        if annotations:
+            prefer += f',odata.include-annotations="{annotations}"'
+        headers = {"Prefer": prefer}
         next_url: str | None = entity_set
         first = True
         while next_url:

@@ -342,18 +342,28 @@ async def migration_map(req: func.HttpRequest, client: df.DurableOrchestrationCl
                              mimetype="text/html" if html else "application/yaml", charset="utf-8")
 
 
+async def _at_gate(req: func.HttpRequest, client: df.DurableOrchestrationClient, phase: str, waiting: str
+                   ) -> tuple[Any, func.HttpResponse | None]:
+    """The run a gate route answers, or the refusal: the caller lacks the approve role (403), there is no such
+    run (404), or it is not in ``phase`` (409: "not waiting <waiting>")."""
+    if refused := _forbidden(req, "approve"):
+        return None, refused
+    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
+    if missing:
+        return None, missing
+    if _phase(status) != phase:
+        return None, _json({"error": f"run {run.run_id} is not waiting {waiting} (phase {_phase(status)})"}, 409)
+    return run, None
+
+
 @app.route(route="migrations/{instance_id}/approve", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``{"hash": "sha256:..."}`` approves the proposed map; ``{"map": "<edited mapping.yaml>"}`` submits an
     edited map (validated; 400 with every error naming object, line and fix) and approves it under its hash."""
-    if refused := _forbidden(req, "approve"):
+    run, refused = await _at_gate(req, client, "awaiting_map_approval", "for a map approval")
+    if refused:
         return refused
-    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
-    if missing:
-        return missing
-    if _phase(status) != "awaiting_map_approval":
-        return _json({"error": f"run {run.run_id} is not waiting for a map approval (phase {_phase(status)})"}, 409)
     body = _body(req)
     if not isinstance(body, dict) or not (isinstance(body.get("hash"), str) or isinstance(body.get("map"), str)):
         return _json({"error": 'the body must be {"hash": "sha256:..."} or {"map": "<the edited mapping.yaml>"}'}, 400)
@@ -375,13 +385,9 @@ async def approve_migration_map(req: func.HttpRequest, client: df.DurableOrchest
 async def resolve_migration_owners(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The administrator provisioned the queued owners (``{}``): the run matches again; or decided that the
     rest get the default owner (``{"use_default_owner": true}``), which the report records."""
-    if refused := _forbidden(req, "approve"):
+    run, refused = await _at_gate(req, client, "awaiting_owners", "at the owner gate")
+    if refused:
         return refused
-    status, run, missing = await _waiting_run(client, req.route_params.get("instance_id", ""))
-    if missing:
-        return missing
-    if _phase(status) != "awaiting_owners":
-        return _json({"error": f"run {run.run_id} is not waiting at the owner gate (phase {_phase(status)})"}, 409)
     body = _body(req, empty={})
     if not isinstance(body, dict) or not isinstance(body.get("use_default_owner", False), bool):
         return _json({"error": 'the body must be {} or {"use_default_owner": true}'}, 400)

@@ -18,8 +18,8 @@ import azure.durable_functions as df
 
 from shared import objects
 
-from .migration import ORCHESTRATORS as MIGRATION, RETRY, SPOT_CHECK, PermanentFailure, _first_line, _object, \
-    activity, fan_out
+from .migration import ORCHESTRATORS as MIGRATION, RETRY, SPOT_CHECK, PermanentFailure, _object, activity, fan_out, \
+    leased
 
 bp = df.Blueprint()
 
@@ -27,20 +27,11 @@ bp = df.Blueprint()
 def delta(context: df.DurableOrchestrationContext):
     """One pass: hold the run's lease, sync wave by wave, and always end with the pass's report."""
     run = context.get_input()
-    lease = {"run": run, "lease": context.new_uuid()}
-    yield from activity(context, "acquire_run_lease", lease)
     planned: list[str] = []
-    try:
-        result = yield from _delta(context, run, planned)
-    except Exception as exc:  # as in the migration: the failed pass still writes its report
-        failure = exc.failure if isinstance(exc, PermanentFailure) else {"message": _first_line(exc)}
-        context.set_custom_status({"phase": "failed", "pass": run["pass_no"], "failure": failure})
-        yield context.call_activity_with_retry("final_report", RETRY,
-                                               {"run": run, "objects": planned, "failure": failure})
-        yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
-        raise
-    yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
-    return result
+    # as in the migration: the failed pass still writes its report
+    return (yield from leased(context, run, _delta(context, run, planned), lambda failure: (
+        context.call_activity_with_retry("final_report", RETRY, {"run": run, "objects": planned, "failure": failure})),
+        status={"pass": run["pass_no"]}))
 
 
 def _delta(context: df.DurableOrchestrationContext, run: dict, planned: list[str]):

@@ -82,16 +82,25 @@ def migration(context: df.DurableOrchestrationContext):
     orchestration fails with the failure's one line.
     """
     run = context.get_input()
+    planned: list[str] = []
+    return (yield from leased(context, run, _migration(context, run, planned), lambda failure: (
+        context.call_activity_with_retry("final_report", RETRY, {"run": run, "objects": planned, "failure": failure}))))
+
+
+def leased(context: df.DurableOrchestrationContext, run: dict, work, report, status: dict | None = None):
+    """``yield from work`` holding the run's lease (``acquire_run_lease`` / ``release_run_lease``).
+
+    On a failure: the custom status says so (with ``status``), ``report(failure)`` (a task writing the
+    report of what was done) runs, the lease is released and the failure is raised again. Shared by the
+    migration, its delta passes and its rollback."""
     lease = {"run": run, "lease": context.new_uuid()}
     yield from activity(context, "acquire_run_lease", lease)
-    planned: list[str] = []
     try:
-        result = yield from _migration(context, run, planned)
+        result = yield from work
     except Exception as exc:  # a failed activity reaches the orchestrator as a plain Exception
         failure = exc.failure if isinstance(exc, PermanentFailure) else {"message": _first_line(exc)}
-        context.set_custom_status({"phase": "failed", "failure": failure})
-        yield context.call_activity_with_retry("final_report", RETRY,
-                                               {"run": run, "objects": planned, "failure": failure})
+        context.set_custom_status({"phase": "failed", **(status or {}), "failure": failure})
+        yield report(failure)
         yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
         raise
     yield context.call_activity_with_retry("release_run_lease", RETRY, lease)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from orchestrators.migration import RETRY, PermanentFailure, _first_line, activity, fan_out
+from orchestrators.migration import RETRY, activity, fan_out, leased
 
 bp = df.Blueprint()
 
@@ -28,19 +28,9 @@ SUFFIX = ":rollback"
 
 def rollback(context: df.DurableOrchestrationContext):
     job = context.get_input()
-    run = job["run"]
-    lease = {"run": run, "lease": context.new_uuid()}
-    yield from activity(context, "acquire_run_lease", lease)
-    try:
-        result = yield from _rollback(context, job)
-    except Exception as exc:  # the report still says what was done, and why it stopped
-        failure = exc.failure if isinstance(exc, PermanentFailure) else {"message": _first_line(exc)}
-        context.set_custom_status({"phase": "failed", "failure": failure})
-        yield context.call_activity_with_retry("rollback_report", RETRY, {**job, "failure": failure})
-        yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
-        raise
-    yield context.call_activity_with_retry("release_run_lease", RETRY, lease)
-    return result
+    # the report still says what was done, and why it stopped
+    return (yield from leased(context, job["run"], _rollback(context, job), lambda failure: (
+        context.call_activity_with_retry("rollback_report", RETRY, {**job, "failure": failure}))))
 
 
 def _rollback(context: df.DurableOrchestrationContext, job: dict):

@@ -105,15 +105,16 @@ def _measure(phase: str, folder: Path, limit: int | None) -> dict:
             "estimated_columns": [c.name for c in result.columns if not c.distinct_exact] if result else None}
 
 
-def _child(phase: str, folder: Path, limit: int | None) -> dict:
-    cmd = [sys.executable, "-m", "bench.profile", "--measure", phase, "--out", str(folder)]
+def run_child(module: str, phase: str, folder: Path, limit: int | None) -> dict:
+    """``python -m <module> --measure <phase>`` in its own process (its own peak memory); its last line's JSON."""
+    cmd = [sys.executable, "-m", module, "--measure", phase, "--out", str(folder)]
     if limit:
         cmd += ["--limit", str(limit)]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -144,11 +145,11 @@ def main() -> int:
     phases = [("baseline", None), ("read", None), ("profile", None), ("profile 10 %", args.rows // 10)]
     results = []
     for name, limit in phases:
-        r = _child(name.split()[0], folder, limit)
+        r = run_child("bench.profile", name.split()[0], folder, limit)
         r["phase"] = name
         results.append(r)
     base, read, prof = results[0], results[1], results[2]
-    print(f"conditions: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, one process per phase; "
+    print(f"conditions: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, one process per phase; "
           f"reader: shared.sources.worketc.csv_export.read_table (encoding detection, RFC 4180, row numbers); "
           f"peak memory: ru_maxrss of the phase's process (interpreter included)")
     print(f"{'phase':14} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9}")

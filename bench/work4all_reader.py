@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import resource
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.profile import cpu_model, run_child  # noqa: E402 - one process per phase, as the profiler bench
 
 NAMES = ("Müller", "Schäfer", "Weiß", "Groß", "Köhler", "Bäckerei Öztürk", "Straßenbau Fuß", "Hansa", "Förde")
 KINDS = ("Haustechnik", "Maschinenbau", "Elektro", "Logistik", "Druckerei", "Kältetechnik")
@@ -118,24 +119,6 @@ def _measure(phase: str, folder: Path, limit: int | None) -> dict:
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _child(phase: str, folder: Path, limit: int | None) -> dict:
-    cmd = [sys.executable, "-m", "bench.work4all_reader", "--measure", phase, "--out", str(folder)]
-    if limit:
-        cmd += ["--limit", str(limit)]
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -166,11 +149,11 @@ def main() -> int:
         phases = [p for p in phases if p[0] == "baseline" or p[0].split("+")[0] in args.only.split(",")]
     results = []
     for phase, limit in phases:
-        r = _child(phase, folder, limit)
+        r = run_child("bench.work4all_reader", phase, folder, limit)
         r["phase"] = phase + (" 10 %" if limit else "")
         results.append(r)
         print(f"  {r['phase']}: {r['rows']:,} rows in {r['seconds']} s", flush=True)
-    print(f"conditions: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, one process per phase; "
+    print(f"conditions: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, one process per phase; "
           f"{args.rows:,} rows x 22 columns; reader: shared.sources.work4all.export.read_table (encoding detection, "
           "row numbers; Excel: the sheet's XML streamed, each row dropped once read); peak memory: ru_maxrss of the "
           "phase's process (interpreter included)")

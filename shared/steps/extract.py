@@ -285,23 +285,15 @@ def _stage(rows: _Rows, source_rows: Iterator[dict], index: dict[str, _Kept], re
     spec = rows.spec
     for n, row in enumerate(source_rows, 1):
         counts["source"] += 1
-        where = rows.where(row, n)
-        row["_record"] = where["record"]
-        malformed = row.get("_error")
-        key = rows.key(row)
-        for w in row.pop("_warnings", None) or ():
-            warnings.append(Problem(spec.name, key, "extract", w["code"], w["message"], field=w["field"],
-                                    value=w["value"], **where))
-        kept = index.get(_fold(key)) if key is not None and not malformed else None
-        if malformed:
-            problem = ("malformed_row", None, malformed)
-        elif key is None:
-            problem = ("missing_key", spec.key_field, f"{spec.key_field} is empty: the row cannot be migrated; "
-                                                      "give it its id in the source and export again")
-        elif kept is None:  # pass 1 saw no such key: the source changed in between
+        admitted = _admit(rows, row, n, rejects, warnings)
+        if admitted is None:
+            continue
+        key, where = admitted
+        kept = index.get(_fold(key))
+        if kept is None:  # pass 1 saw no such key: the source changed in between
             raise InputError(f"{where['file']} changed while it was being extracted: leave the export alone while a "
                              "run reads it, then rerun")
-        elif kept.key != key:
+        if kept.key != key:
             problem = ("case_collision", spec.key_field,
                        f"{spec.key_field} {key!r} differs only in case or accents from {kept.key!r} ({kept.where()}), "
                        "and Dataverse keys do not tell them apart: this row was not migrated; give one of them "
@@ -316,6 +308,30 @@ def _stage(rows: _Rows, source_rows: Iterator[dict], index: dict[str, _Kept], re
         code, fld, message = problem
         rejects.append(Problem(spec.name, key, "extract", code, message, field=fld,
                                value=row.get(fld) if fld else None, **where))
+
+
+def _admit(rows: _Rows, row: dict, n: int, rejects: list[Problem], warnings: list[Problem]
+           ) -> tuple[str, dict] | None:
+    """What every read row goes through first (both passes of a whole read, and each slice): where it is,
+    its key (ids trimmed), its reader's warnings noted; None when it is rejected here (malformed, no key)."""
+    spec = rows.spec
+    where = rows.where(row, n)
+    row["_record"] = where["record"]
+    malformed = row.get("_error")
+    key = rows.key(row)
+    for w in row.pop("_warnings", None) or ():
+        warnings.append(Problem(spec.name, key, "extract", w["code"], w["message"], field=w["field"],
+                                value=w["value"], **where))
+    if malformed:
+        rejects.append(Problem(spec.name, key, "extract", "malformed_row", malformed, **where))
+        return None
+    if key is None:
+        rejects.append(Problem(spec.name, key, "extract", "missing_key",
+                               f"{spec.key_field} is empty: the row cannot be migrated; give it its id in the "
+                               "source and export again", field=spec.key_field, value=row.get(spec.key_field),
+                               **where))
+        return None
+    return key, where
 
 
 def _duplicate_message(rows: _Rows, key: str, kept: _Kept, mine: str | None, mine_at: datetime | None) -> str:
@@ -469,21 +485,9 @@ def _read_slice(run: RunConfig, spec: ObjectSpec, st: Staging, k: int, prev: dic
     base = int((prev or {}).get("next", {}).get("record", 0))
     for row in reader:
         n += 1
-        where = rows.where(row, base + n)
-        row["_record"] = where["record"]
-        malformed = row.get("_error")
-        key = rows.key(row)
-        for w in row.pop("_warnings", None) or ():
-            warnings.append(Problem(spec.name, key, "extract", w["code"], w["message"], field=w["field"],
-                                    value=w["value"], **where))
-        if malformed:
-            rejects.append(Problem(spec.name, key, "extract", "malformed_row", malformed, **where))
-        elif key is None:
-            rejects.append(Problem(spec.name, key, "extract", "missing_key",
-                                   f"{spec.key_field} is empty: the row cannot be migrated; give it its id in the "
-                                   "source and export again", field=spec.key_field, value=row.get(spec.key_field),
-                                   **where))
-        else:
+        admitted = _admit(rows, row, base + n, rejects, warnings)
+        if admitted is not None:
+            key, where = admitted
             if len(rows.key_fields) > 1:
                 row[spec.key_field] = key
             raw, at = rows.modified(row)

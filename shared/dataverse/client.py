@@ -530,10 +530,20 @@ class DataverseClient:
                     pass
 
     async def _release(self, slot: _Slot) -> None:
+        # at once, not under the lock: a request cancelled while it waits for the lock (an activity stopped
+        # midway) must not keep its slot, or every later request of this shared client waits for it forever
+        slot.lane.in_flight -= 1
+        await self._notify()
+
+    async def _notify(self) -> None:
+        """Wake the requests waiting for a slot, even when the caller is being cancelled."""
         assert self._cond is not None
-        async with self._cond:
-            slot.lane.in_flight -= 1
-            self._cond.notify_all()
+
+        async def notify() -> None:
+            async with self._cond:  # type: ignore[union-attr]
+                self._cond.notify_all()  # type: ignore[union-attr]
+
+        await asyncio.shield(notify())
 
     def _backoff(self, attempt: int, floor: float = 0.0) -> float:
         s = self.settings
@@ -612,10 +622,9 @@ class DataverseClient:
                     lane.stats.throttled += 1
                     ra = _retry_after_seconds(resp.headers.get("retry-after"))
                     pause = ra if ra is not None else self.settings.default_retry_after * (2 ** min(throttles - 1, 6))
-                    async with self._cond:  # type: ignore[union-attr]
-                        lane.on_throttle(slot.generation, pause)
-                        lane.in_flight -= 1
-                        self._cond.notify_all()  # type: ignore[union-attr]
+                    lane.on_throttle(slot.generation, pause)  # at once, as in _release
+                    lane.in_flight -= 1
+                    await self._notify()
                     code, message = parse_error_body(resp.content)
                     log.info(
                         "dataverse 429 on %s (%s): pausing %.1fs, window %.1f",

@@ -575,6 +575,19 @@ def add_rollback_parser(sub) -> None:
     r.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
+class _Console(logging.StreamHandler):
+    """A console handler writing to ``sys.stderr`` as it is when a record comes (as logging's own last-resort
+    handler does), not the stream it saw when set up: that one may be closed since (a test's capture)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool) -> None:
     """Warnings on the console; INFO with -v. The telemetry events (one ``reconciliation`` record per object,
     the custom events of shared.telemetry) are INFO records of loggers set to INFO for Application Insights:
@@ -585,7 +598,7 @@ def configure_logging(verbose: bool) -> None:
     root = logging.getLogger()
     console = next((h for h in root.handlers if getattr(h, "migration_cli", False)), None)
     if console is None:
-        console = logging.StreamHandler()
+        console = _Console()
         console.migration_cli = True  # type: ignore[attr-defined]
         console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         if not root.handlers:  # a plain process: the console is the root's only handler

@@ -245,16 +245,24 @@ def _migrate_object(context: df.DurableOrchestrationContext, job: dict):
         ])
         # A load activity may stop at its bound (documents: files or bytes per call) with done: False;
         # such chunks go again, in rounds, until every chunk is done.
+        # Rows inside a closed record (spec.inside: lines of a won opportunity, of a paid invoice) reopen
+        # their parent, are written, and close it again. Two chunks doing that to one parent at once race
+        # (one closes it while the other writes; the second reads the close data after the first cancelled
+        # it), and chunks may run on different workers, so such an object's chunks load one at a time;
+        # each chunk still loads its parents side by side.
         status("loading", chunks=len(transformed))
         pending = [t["chunk"] for t in transformed if t["chunk"]]
+        width = 1 if spec.inside else max(len(pending), 1)
         rounds = 0
         while pending:
             if rounds:
                 status("loading", chunks=len(transformed), pending=len(pending), round=rounds)
-            results = yield from fan_out(context, [
-                context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": chunk})
-                for chunk in pending
-            ])
+            results = []
+            for start in range(0, len(pending), width):
+                results += yield from fan_out(context, [
+                    context.call_activity_with_retry(spec.load_activity, RETRY, {**job, "chunk": chunk})
+                    for chunk in pending[start:start + width]
+                ])
             pending = [c for c, r in zip(pending, results) if isinstance(r, dict) and r.get("done") is False]
             rounds += 1
         # every written row read back and compared field by field, before the next wave starts

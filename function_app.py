@@ -44,6 +44,7 @@ from orchestrators.delta import bp as delta_bp
 from orchestrators.rollback import SUFFIX as ROLLBACK_SUFFIX
 from orchestrators.rollback import bp as rollback_bp
 from shared import telemetry
+from shared.memory import keep_freed_memory
 from shared.errors import SettingsError
 from shared.run import RUN_ID_PATTERN, RunConfig, RunId, RunOptions
 from shared.staging import open_staging
@@ -53,6 +54,7 @@ from shared.settings import INPUTS, STAGINGS, TARGETS, MaskingFilter, RequestRef
 
 # Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared.telemetry: ids and counts only)
 telemetry.configure()
+keep_freed_memory()  # chunks' pages reused, not faulted in again (shared/memory.py)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(orchestrators_bp)

@@ -46,6 +46,7 @@ from rich.table import Table
 
 from cli.durable import DurableDriver, OrchestrationFailed
 from shared.errors import SettingsError
+from shared.memory import keep_freed_memory
 from shared.objects import SOURCE_KINDS
 from shared.run import RunConfig
 from shared.settings import MaskingFilter, mask_secrets
@@ -612,6 +613,7 @@ def configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # as the Function App does at start (shared/memory.py)
     p = argparse.ArgumentParser(prog="python -m cli", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)

@@ -14,7 +14,8 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 import re
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping  # not typing's: its isinstance is slow, and it runs per row
+from typing import Any, Callable
 
 from .dataverse.keys import key_ref
 from .mapping.profile import BOOL_TOKENS

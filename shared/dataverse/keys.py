@@ -25,13 +25,14 @@ ESCAPE = "~"
 FORBIDDEN = frozenset("/<>*%&:\\?+")
 _ESCAPED = FORBIDDEN | {ESCAPE}
 _ESCAPE_RE = re.compile(r"~([0-9A-Fa-f]{2})")
+_TO_ESCAPE = re.compile("[" + re.escape("".join(sorted(_ESCAPED))) + "]")  # one search, not a look per character
 
 
 def encode_key(source_id: str) -> str:
     """Encode a source id for use as an alternate-key value (reversible, see module docstring)."""
     if not isinstance(source_id, str):
         source_id = str(source_id)
-    if not any(c in _ESCAPED for c in source_id):
+    if _TO_ESCAPE.search(source_id) is None:
         return source_id
     return "".join(f"~{ord(c):02X}" if c in _ESCAPED else c for c in source_id)
 

@@ -545,20 +545,24 @@ def _dedup_bucket(spec: ObjectSpec, st: Staging, slices: list[dict], modified_fi
     def at(ts: float | None) -> datetime | None:
         return datetime.fromtimestamp(ts, timezone.utc) if ts is not None else None
 
-    # pass 1, compact: fold -> (rank, spelling) of the row the key keeps so far; folds seen twice
+    def rank(ts: float | None, record: int) -> tuple:  # the row a key keeps: the latest modified, then the last
+        return (ts is not None, ts if ts is not None else 0.0, record)
+
+    # pass 1, compact: fold -> (modified, record, spelling) of the row the key keeps so far; folds seen twice
     index: dict[str, tuple] = {}
     repeated: set[str] = set()
     for e in staged_keys():
-        key, record, ts = e[0], e[1], e[2]
+        key = e[0]
         fold = _fold(key)
-        rank = (ts is not None, ts if ts is not None else 0.0, record)
         kept = index.get(fold)
         if kept is None:
-            index[fold] = (rank, key)
+            index[fold] = (e[2], e[1], key)
             continue
         repeated.add(fold)
-        if kept[1] == key and rank > kept[0]:
-            index[fold] = (rank, key)
+        if kept[2] == key and rank(e[2], e[1]) > rank(kept[0], kept[1]):
+            index[fold] = (e[2], e[1], key)
+    if not repeated:  # every key once (the usual export): no second read of the spool
+        return {"losers": [], "problems": []}
     # pass 2: the rows of repeated folds only; the kept row's details as it comes by, the others after
     kept_rows: dict[str, _Kept] = {}
     others: list[tuple] = []
@@ -567,8 +571,8 @@ def _dedup_bucket(spec: ObjectSpec, st: Staging, slices: list[dict], modified_fi
         fold = _fold(key)
         if fold not in repeated:
             continue
-        rank, spelling = index[fold]
-        if spelling == key and rank[2] == record:
+        _, kept_record, spelling = index[fold]
+        if spelling == key and kept_record == record:
             kept_rows[fold] = _Kept(key, file, line, record, at(ts), raw)
         else:
             others.append((fold, key, record, ts, raw, file, line, chunk))

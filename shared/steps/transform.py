@@ -20,6 +20,7 @@ from .. import changes
 from .. import objects as catalogue_mod
 from ..errors import InputError, SettingsError
 from ..mapping import ObjectMapping
+from ..memory import keep_freed_memory
 from ..objects import ObjectSpec
 from ..run import RunConfig
 from ..staging import Staging, read_chunk, write_chunks
@@ -133,12 +134,14 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             # spawn: a fresh interpreter (forking a process with an event loop and threads is unsafe); it
             # imports the main module again, so a script that starts a run keeps `if __name__ == "__main__"`
             _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_watch_parent, initargs=(os.getpid(),))
+                                        initializer=_start_worker, initargs=(os.getpid(),))
         return _POOL
 
 
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit when the process that started it is gone (killed without shutting its pool down)."""
+def _start_worker(parent: int) -> None:
+    """In a worker: keep freed memory for the next chunk (shared/memory.py), and exit when the process that
+    started it is gone (killed without shutting its pool down)."""
+    keep_freed_memory()
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(2)

@@ -81,3 +81,24 @@ def test_a_custom_field_label_in_the_other_encoding_is_repaired_in_the_header(ex
     r = read_table(folder, "companies.csv")
     assert r.encoding == "cp1252" and r.extra_columns == ["Kundengröße"]
     assert next(iter(r))["Kundengröße"] == "Gold"
+
+
+def test_a_later_slice_reads_on_in_the_encoding_decided_at_the_start(tmp_path, monkeypatch):
+    """Extraction reopens the file for every slice: the encoding decided from the file's first megabytes
+    travels in the position, so a slice does not scan them again (20 scans of 8 MiB for 1M rows)."""
+    from shared.sources.worketc import csv_export
+
+    body = "EntityID,Name\r\n" + "".join(f"{i},Bäckerei München {i}\r\n" for i in range(1, 6))
+    (tmp_path / "companies.csv").write_bytes(body.encode("cp1252"))
+    first = csv_export.read_table(tmp_path, "companies.csv")
+    assert [next(first)["Name"] for _ in range(2)] == ["Bäckerei München 1", "Bäckerei München 2"]
+    position = first.position()
+    first.close()
+
+    def no_scan(*_a, **_k):
+        raise AssertionError("the file's start was scanned again")
+
+    monkeypatch.setattr(csv_export, "_scan", no_scan)
+    rest = csv_export.read_table(tmp_path, "companies.csv", start=position)
+    assert [r["Name"] for r in rest] == [f"Bäckerei München {i}" for i in range(3, 6)]
+    assert rest.encoding == first.encoding and rest.encoding != "utf-8"

@@ -486,8 +486,10 @@ class TableReader:
                 "bytes": size, "sha256": self.sha256, "rows": self.records}
 
     def position(self) -> dict:
-        """Where the record after the last one read starts: ``{"offset", "line", "record"}`` (see the class)."""
-        return dict(self._pos)
+        """Where the record after the last one read starts: ``{"offset", "line", "record"}`` (see the class),
+        with the encoding decided at the start (``"decoded"``): a later slice of the same file version reads on
+        without deciding it again from the file's first megabytes."""
+        return {**self._pos, "decoded": [self.encoding, self.encoding_reason, self._repair]}
 
     @property
     def exhausted(self) -> bool:
@@ -498,13 +500,18 @@ class TableReader:
 
     def _open(self, aliases: dict[str, str] | None, start: dict | None) -> None:
         self.size, self.version = self.location.size(self.stored), self.location.version(self.stored)
-        with self.location.open(self.stored) as f:
-            scan = _scan(f, _SAMPLE_BYTES)
-        self.encoding, self.encoding_reason = _decide(scan)
+        decoded = (start or {}).get("decoded")
+        scan = None
+        if decoded and start.get("offset"):  # a later slice (extraction checks it is the same file version)
+            self.encoding, self.encoding_reason, self._repair = decoded
+        else:
+            with self.location.open(self.stored) as f:
+                scan = _scan(f, _SAMPLE_BYTES)
+            self.encoding, self.encoding_reason = _decide(scan)
         codec = codecs.lookup(self.encoding).name
         self._utf8 = codec.startswith("utf-8")
-        # the prefix decided the encoding: a UTF-8 file may still hold a cp1252 cell further on
-        self._repair = _repair_fallback(self.encoding) if scan.invalid_utf8 or self._utf8 else None
+        if scan is not None:  # the prefix decided the encoding: a UTF-8 file may still hold a cp1252 cell further on
+            self._repair = _repair_fallback(self.encoding) if scan.invalid_utf8 or self._utf8 else None
         self.resumable = not codec.startswith(("utf-16", "utf-32"))
         if self.encoding not in ("utf-8", "utf-8-sig"):
             log.warning("%s: decoded as %s (%s)", self.file, self.encoding, self.encoding_reason)

@@ -4,7 +4,8 @@
         [--windows 2] [--baseline-records 2000] [--with-sdk] [--json out/bench/load.json]
 
 Starts ``python -m emulators.dataverse --profile realistic --time-scale X`` in a SEPARATE process (one
-per scenario: fresh store, empty sliding windows) on a loopback port and loads accounts by alternate key
+per scenario: fresh store, empty sliding windows) on a loopback port over TLS (as Dataverse, and as the
+baselines below) and loads accounts by alternate key
 (``wtc_sourceid``) with ``shared.dataverse.loader.upsert_rows`` (UpsertMultiple, the product's
 defaults: adaptive concurrency from ``x-ms-dop-hint``, Retry-After), with 1 application user and with
 ``--users`` users. Same run, baselines kept busy for as many whole windows as the loader (``--baseline-windows``,
@@ -654,7 +655,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.only not in ("baselines", "sdk"):
         if not a.skip_capacity:
             users = user_creds("cap", a.users)
-            with start("off", ts, users) as em:
+            with start("off", ts, users, tls=True) as em:
                 r = asyncio.run(run_loader(em, users, records=a.capacity_records, batch_size=a.batch_size,
                                            window_s=window_s, windows=0, label="capacity (--profile off)"))
             r.ceiling, r.regime = None, "no limits: what the emulator + loader can process on this machine"
@@ -666,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
         for n in sorted({1, a.users}):
             users = user_creds(f"user{n}", n)
-            with start("realistic", ts, users) as em:
+            with start("realistic", ts, users, tls=True) as em:  # over TLS, as the baselines and Dataverse
                 r = asyncio.run(run_loader(em, users, records=a.records, batch_size=a.batch_size, window_s=window_s,
                                            windows=a.windows, label=f"loader, {n} user{'s' if n > 1 else ''}"))
             results.append(r)

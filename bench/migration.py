@@ -181,9 +181,10 @@ def fmt(results: list[dict], time_scale: float) -> str:
         lines.append(f"{r['users']} user(s): whole run {r['run_wall_s']:.0f} s wall; load windows {r['load_seconds']:.0f} s: "
                      f"{r['records_per_s']:,.0f} records/s (real-time equivalent {r['records_per_s'] * time_scale:,.0f}) "
                      f"(mix ceiling {r['mix_ceiling']:,.0f}, real time {r['mix_ceiling'] * time_scale:,.0f})")
-    if len(results) > 1:
-        one = results[0]["records_per_s"]
-        for r in results[1:]:
+    single = next((r for r in results if r["users"] == 1), None)
+    if single is not None:
+        one = single["records_per_s"]
+        for r in (r for r in results if r["users"] > 1):
             lines.append(f"{r['users']} users / 1 user: {r['records_per_s'] / one:.2f}x (goal >= {0.8 * r['users']:.1f}x)")
     return "\n".join(lines)
 

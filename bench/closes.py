@@ -10,13 +10,11 @@ request limit allows (``LIMITS.requests / LIMITS.window_s / time scale`` per use
 keeps N long CreateMultiple requests (500 accounts, about 1 s each at time scale 0.25, as an
 UpsertMultiple of 500) going on the same client meanwhile, as the other chunks of a wave do.
 
-Measured (2 cores, time scale 0.25, 300 closes): alone 281 closes/s (the lane's window: 8 = twice the
-emulator's ``x-ms-dop-hint`` of 4); with 7 long requests in flight on the same user 24/s, the window's
-one free slot at about 40 ms a close; with two users and the same 7 long requests 79/s. So the closes are
-already concurrent; what bounds them in a wave is the client's window (``shared/dataverse/client.py``,
-``_Lane.on_success``: at most twice the hint), which counts a 1-second UpsertMultiple and a 40 ms close
-alike. Sending the closes in ``$batch`` requests does not help: a batch holds its slot for the sum of its
-parts (measured 27/s with 50 per batch).
+What it showed (2 cores, time scale 0.25): an earlier client counted a 1-second UpsertMultiple and a 40 ms
+close alike in its per-user window (at most twice the hint: 8), and announced every freed slot to every
+waiting request. The window now bounds execution time in flight (a close takes its measured share of a
+slot) and hands each freed slot to one waiter (``shared/dataverse/client.py``). Figures: README,
+"A whole migration".
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ class ClientMetrics:
 #: what a request takes of its lane's window (``_Lane.weight``): the window bounds execution time in flight,
 #: so a bulk request (*Multiple, $batch: about a second of server time) takes 1 and any other kind its measured
 #: answer time over the bulk requests', at least this much. A 40 ms close beside seven 1-second
-#: UpsertMultiples then does not wait for a whole slot (bench/closes.py: 24 closes/s with one slot free).
+#: UpsertMultiples then takes an eighth of the slot they leave, not all of it.
 MIN_WEIGHT = 1 / 8
 _EWMA = 0.2  # the answer-time average's weight of the newest answer
 _BULK = re.compile(r"(Multiple|\$batch)$")

@@ -288,22 +288,13 @@ async def run_loader(em: Emulator, creds: list[tuple[str, str]], *, records: int
                      "final_window": {k: round(v.window, 1) for k, v in m.lanes.items()}}
     res.loader_cpu_s = time.process_time() - cpu0
     res.emulator_cpu_s = em.cpu_seconds() - ecpu0
-    res.records = sum(n for _, n in timeline)
-    res.seconds = t1 - t0
     done = 0
     for t, n in sorted(timeline):
         done += n
         if done >= records:
             res.first_n_seconds = t - t0
             break
-    k = int((t1 - t0) // window_s)
-    k = min(k, windows) if windows else k
-    if k >= 1:
-        res.windows = _windows(timeline, t0, window_s, k)
-        res.sustained = sum(res.windows) / k
-        res.regime = f"sustained, {k} whole window{'s' if k > 1 else ''} of {window_s:g} s"
-    else:
-        res.regime = "burst (shorter than one window)"
+    _sustained(res, timeline, t0, t1, window_s, windows)
     return res
 
 
